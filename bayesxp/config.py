@@ -52,7 +52,7 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
         if origin is tuple and args:
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-            return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+            return tuple(_convert(v, a, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
         inner = args[0] if args else Any
         converted = [_convert(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(converted) if origin is tuple else converted
@@ -148,7 +148,7 @@ def load_config(cls: type[T], source: str | Path | dict | None = None, **overrid
         try:
             mapping = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot be read as YAML ({exc})") from exc
+            raise ConfigError(f"{path}: cannot be read as YAML ({' '.join(str(exc).split())})") from exc
         if not isinstance(mapping, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
     mapping.update(overrides)

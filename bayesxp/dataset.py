@@ -39,6 +39,7 @@ import pandas as pd
 
 from bayesxp._version import __version__
 from bayesxp.config import to_dict
+from bayesxp.errors import InputFileError
 from bayesxp.io.library import read_library
 from bayesxp.io.tables import atomic_path
 from bayesxp.labels.transfer import LabelTransfer, TransferConfig
@@ -221,6 +222,8 @@ def _write_cache(path: Path, ts: TrainingSet) -> None:
                 group.create_dataset(column, data=values.fillna("").astype(str).to_numpy().astype("S"))
             elif pd.api.types.is_bool_dtype(values):
                 group.create_dataset(column, data=values.to_numpy(dtype=bool))
+            elif pd.api.types.is_integer_dtype(values) and not values.isna().any():
+                group.create_dataset(column, data=values.to_numpy(dtype=np.int64))
             else:
                 group.create_dataset(column, data=values.to_numpy(dtype=np.float64, na_value=np.nan))
         h5.attrs["summary"] = json.dumps(ts.summary, default=str)
@@ -262,6 +265,11 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
     config = config or DataConfig()
     library_file = Path(config.library) if config.library else library_path()
     folder = Path(config.data_dir) if config.data_dir else data_dir()
+    if not library_file.is_file():
+        raise InputFileError(library_file, "the XP library file does not exist")
+    for needed in (folder / "seismic", folder / "xp_seismic_dev.csv"):
+        if not needed.exists():
+            raise InputFileError(needed, "missing from the data folder")
     inputs = [library_file] + sorted((folder / "seismic").iterdir()) + [folder / "xp_seismic_dev.csv"]
     if config.distmass:
         inputs.append(Path(config.distmass))
@@ -312,8 +320,9 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
 
     step("cross-matching the seismic catalogues and the dev set")
     catalogues = read_seismic_catalogues(folder)
-    match = crossmatch_library(spectra.meta, catalogues)
-    summary["crossmatch"] = match.report.to_dict("records") if hasattr(match.report, "to_dict") else match.report
+    match = crossmatch_library(spectra.meta, catalogues, data_dir=folder)
+    summary["crossmatch"] = match.report.to_dict("records")
+    summary["crossmatch_markdown"] = match.to_markdown()
     dev = read_seismic_dev(data_dir=folder)
 
     meta = pd.concat([spectra.meta.reset_index(drop=True), labels.reset_index(drop=True)], axis=1)
@@ -323,7 +332,7 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
     for column in ("mass", "mass_err", "mass_source", "age_gyr", "age_err", "age_source", "evolutionary_state"):
         mapped = meta["xp_row"].map(truth[column]) if column in truth else np.nan
         meta[f"seismic_{column}"] = mapped
-    withhold = meta["seismic_dev"].to_numpy()
+    withhold = meta["seismic_dev"].to_numpy(dtype=bool, copy=True)
     if "transfer_in_domain" in meta:
         withhold |= ~meta["transfer_in_domain"].to_numpy(dtype=bool)
     for column in ("transfer_ln_mass", "transfer_ln_mass_err", "transfer_ln_age", "transfer_ln_age_err"):

@@ -97,7 +97,7 @@ def split_of(source_id: np.ndarray | list, config: SelectionConfig | None = None
 
     Example:
         >>> split_of([1, 2, 3]).tolist()
-        ['train', 'train', 'test']
+        ['train', 'val', 'train']
     """
     config = config or SelectionConfig()
     bucket = hash_bucket(source_id)

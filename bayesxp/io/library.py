@@ -92,7 +92,7 @@ def star_status(flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:
     n_good = good.sum(axis=1)
     status = np.full(flux.shape[0], STATUS_OK, dtype=object)
     all_nan = ~np.isfinite(flux).any(axis=1)
-    status[(n_good < N_SAMPLES // 2) & ~all_nan] = "fewer than half the flux samples are finite with positive errors"
+    status[(2 * n_good < N_SAMPLES) & ~all_nan] = "fewer than half the flux samples are finite with positive errors"
     status[all_nan] = "no finite flux samples"
     return status
 

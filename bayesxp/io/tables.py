@@ -162,8 +162,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as exc:
         raise BayesXPError(f"cannot write {path}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
-    # keep the suffix so that writers choosing a format by name still work
-    tmp_named = tmp.with_name(tmp.name[: -len(".tmp")] + "".join(path.suffixes[-2:]) + ".tmp")
+    # end with the target's own suffixes, so that writers choosing a format (or gzip) by name still work
+    tmp_named = tmp.with_name(tmp.name + "".join(path.suffixes[-2:]))
     tmp.rename(tmp_named)
     try:
         yield tmp_named
@@ -216,10 +216,7 @@ def _parquet_safe(table: Table) -> Table:
     out = Table()
     for name in table.colnames:
         column = table[name]
-        values = np.asarray(column)
-        if values.dtype.kind == "U":
-            values = values.astype(object)
-        out[name] = values
+        out[name] = np.asarray(column)
         if getattr(column, "unit", None) is not None:
             out[name].unit = column.unit
     out.meta = {k: v for k, v in table.meta.items() if isinstance(v, str | int | float | bool)}

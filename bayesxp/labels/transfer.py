@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from bayesxp.config import from_dict, to_dict
-from bayesxp.errors import ModelFileError
+from bayesxp.errors import ConfigError, ModelFileError
 from bayesxp.io.tables import atomic_path
 
 __all__ = ["TransferConfig", "LabelTransfer", "TransferPrediction", "FEATURES"]
@@ -55,32 +56,58 @@ class TransferConfig:
         weight_decay: AdamW weight decay.
         logg_noise: Std of the Gaussian noise added to the training logg [dex] (seismic -> ASPCAP);
             None means "use the value measured from the catalogues".
-        seed: Seed of the first member (member k uses seed + k).
+        seed: Seed of the initialisation, batch order and logg noise.
+        domain_padding: A star is inside the training domain when each label lies within the 0.5-99.5
+            percentile range of the training labels widened by this fraction of its width on each side.
     """
 
     hidden: int = 64
     n_members: int = 5
-    epochs: int = 300
+    epochs: int = 200
     batch_size: int = 1024
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     logg_noise: float | None = None
     seed: int = 0
+    domain_padding: float = 0.2
 
 
-class _Member(nn.Module):
-    """One ensemble member: standardised labels (B, 4) -> (mean (B, 2), log std (B, 2), corr (B,))."""
+class _Ensemble(nn.Module):
+    """K independent two-hidden-layer MLPs evaluated together with batched matmuls.
 
-    def __init__(self, hidden: int) -> None:
+    Input ``(K, B, 4)`` standardised labels (each member its own batch); output per member the mean
+    ``(K, B, 2)``, log std ``(K, B, 2)`` and correlation ``(K, B)``.
+    """
+
+    def __init__(self, n_members: int, hidden: int, seed: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(len(FEATURES), hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 5)
-        )
+        sizes = [(len(FEATURES), hidden), (hidden, hidden), (hidden, 5)]
+        weights, biases = [], []
+        for fan_in, fan_out in sizes:
+            w = torch.empty(n_members, fan_in, fan_out)
+            b = torch.empty(n_members, 1, fan_out)
+            for k in range(n_members):  # nn.Linear's default initialisation, one seed per member
+                layer = nn.Linear(fan_in, fan_out)
+                generator = torch.Generator().manual_seed(seed + 1000 * k + fan_out)
+                bound = 1.0 / np.sqrt(fan_in)
+                with torch.no_grad():
+                    layer.weight.uniform_(-bound, bound, generator=generator)
+                    layer.bias.uniform_(-bound, bound, generator=generator)
+                w[k] = layer.weight.detach().T
+                b[k, 0] = layer.bias.detach()
+            weights.append(nn.Parameter(w))
+            biases.append(nn.Parameter(b))
+        self.weights = nn.ParameterList(weights)
+        self.biases = nn.ParameterList(biases)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.net(x)  # (B, 5)
-        log_std = out[:, 2:4].clamp(*_LOG_STD_RANGE)
-        return out[:, :2], log_std, _MAX_CORRELATION * torch.tanh(out[:, 4])
+        h = x  # (K, B, 4)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)  # (K, B, out)
+            if i < len(self.weights) - 1:
+                h = torch.nn.functional.silu(h)
+        log_std = h[..., 2:4].clamp(*_LOG_STD_RANGE)
+        return h[..., :2], log_std, _MAX_CORRELATION * torch.tanh(h[..., 4])
 
 
 def bivariate_nll(
@@ -166,7 +193,7 @@ class LabelTransfer:
 
     def __init__(self, config: TransferConfig | None = None) -> None:
         self.config = config or TransferConfig()
-        self.members: list[_Member] = []
+        self.ensemble: _Ensemble | None = None
         self.feature_mean = np.zeros(len(FEATURES))
         self.feature_std = np.ones(len(FEATURES))
         self.logg_noise = 0.0 if self.config.logg_noise is None else self.config.logg_noise
@@ -215,30 +242,33 @@ class LabelTransfer:
         shift = torch.tensor(self.feature_mean, dtype=torch.float32)
         scale = torch.tensor(self.feature_std, dtype=torch.float32)
         logg_column = FEATURES.index("logg")
-        self.members = []
-        for k in range(cfg.n_members):
-            generator = torch.Generator().manual_seed(cfg.seed + k)
-            torch.manual_seed(cfg.seed + k)
-            member = _Member(cfg.hidden)
-            optimiser = torch.optim.AdamW(member.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-            steps_per_epoch = -(-len(x) // cfg.batch_size)
-            schedule = torch.optim.lr_scheduler.OneCycleLR(
-                optimiser, max_lr=cfg.learning_rate, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1
-            )
-            for _ in range(cfg.epochs):
-                order = torch.randperm(len(x), generator=generator)
-                for start in range(0, len(x), cfg.batch_size):
-                    batch = order[start : start + cfg.batch_size]
-                    xb = x[batch].clone()  # (B, 4)
-                    xb[:, logg_column] += noise_scale[batch] * torch.randn(len(batch), generator=generator)
-                    mean, log_std, corr = member((xb - shift) / scale)
-                    loss = bivariate_nll(mean, log_std, corr, y[batch], y_err[batch]).mean()
-                    optimiser.zero_grad()
-                    loss.backward()
-                    optimiser.step()
-                    schedule.step()
-            member.eval()
-            self.members.append(member)
+        n, k_members = len(x), cfg.n_members
+        generator = torch.Generator().manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        ensemble = _Ensemble(k_members, cfg.hidden, cfg.seed)
+        optimiser = torch.optim.AdamW(ensemble.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        steps_per_epoch = -(-n // cfg.batch_size)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimiser, max_lr=cfg.learning_rate, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1
+        )
+        for _ in range(cfg.epochs):
+            # each member sees its own random order of the stars
+            order = torch.argsort(torch.rand(k_members, n, generator=generator), dim=1)  # (K, N)
+            for start in range(0, n, cfg.batch_size):
+                batch = order[:, start : start + cfg.batch_size]  # (K, B)
+                xb = x[batch].clone()  # (K, B, 4)
+                xb[..., logg_column] += noise_scale[batch] * torch.randn(batch.shape, generator=generator)
+                mean, log_std, corr = ensemble((xb - shift) / scale)
+                loss = bivariate_nll(
+                    mean.flatten(0, 1), log_std.flatten(0, 1), corr.flatten(), y[batch].flatten(0, 1),
+                    y_err[batch].flatten(0, 1),
+                ).mean()
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+        ensemble.eval()
+        self.ensemble = ensemble
         return self
 
     def predict(self, features: np.ndarray) -> TransferPrediction:
@@ -250,15 +280,15 @@ class LabelTransfer:
         Returns:
             The prediction.
         """
-        if not self.members:
+        if self.ensemble is None:
             raise RuntimeError("the label transfer is not fitted")
         features = np.asarray(features, dtype=np.float64)
         x = torch.tensor((features - self.feature_mean) / self.feature_std, dtype=torch.float32)
         with torch.no_grad():
-            outputs = [member(x) for member in self.members]
-        means = np.stack([o[0].numpy() for o in outputs]).astype(np.float64)  # (K, N, 2)
-        stds = np.exp(np.stack([o[1].numpy() for o in outputs]).astype(np.float64))  # (K, N, 2)
-        corrs = np.stack([o[2].numpy() for o in outputs]).astype(np.float64)  # (K, N)
+            mean_k, log_std_k, corr_k = self.ensemble(x.expand(self.config.n_members, -1, -1))
+        means = mean_k.numpy().astype(np.float64)  # (K, N, 2)
+        stds = np.exp(log_std_k.numpy().astype(np.float64))  # (K, N, 2)
+        corrs = corr_k.numpy().astype(np.float64)  # (K, N)
         mean = means.mean(axis=0)
         centred = means - mean
         var = (stds**2).mean(axis=0) + (centred**2).mean(axis=0)  # (N, 2)
@@ -272,19 +302,21 @@ class LabelTransfer:
         )
 
     def in_domain(self, features: np.ndarray) -> np.ndarray:
-        """``(N,)`` bool: every label inside the 0.5-99.5 percentile range of the training labels."""
+        """``(N,)`` bool: every label inside the padded training range (see ``config.domain_padding``)."""
         if self.training_range is None:
             raise RuntimeError("the label transfer is not fitted")
         features = np.asarray(features, dtype=np.float64)
         lo, hi = self.training_range
-        return np.all((features >= lo) & (features <= hi), axis=1)
+        pad = self.config.domain_padding * (hi - lo)
+        return np.all((features >= lo - pad) & (features <= hi + pad), axis=1)
 
     def save(self, folder: str | Path) -> None:
         """Write the ensemble as ``transfer.safetensors`` and ``transfer.json`` into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {f"member{k}.{name}": p.detach().contiguous() for k, m in enumerate(self.members)
-                   for name, p in m.state_dict().items()}
+        if self.ensemble is None:
+            raise RuntimeError("the label transfer is not fitted")
+        tensors = {name: p.detach().contiguous() for name, p in self.ensemble.state_dict().items()}
         with atomic_path(folder / "transfer.safetensors") as tmp:
             save_file(tensors, str(tmp))
         state = {
@@ -305,18 +337,31 @@ class LabelTransfer:
         try:
             state = json.loads((folder / "transfer.json").read_text())
             tensors = load_file(str(folder / "transfer.safetensors"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SafetensorError) as exc:
             raise ModelFileError(f"{folder}: cannot read the label-transfer model ({exc})") from exc
-        if state.get("features") != list(FEATURES):
-            raise ModelFileError(f"{folder}: label transfer expects features {state.get('features')}")
-        model = cls(from_dict(TransferConfig, state["config"]))
-        model.feature_mean = np.array(state["feature_mean"])
-        model.feature_std = np.array(state["feature_std"])
-        model.logg_noise = state["logg_noise"]
-        model.training_range = None if state["training_range"] is None else np.array(state["training_range"])
-        for k in range(model.config.n_members):
-            member = _Member(model.config.hidden)
-            member.load_state_dict({n.split(".", 1)[1]: t for n, t in tensors.items() if n.startswith(f"member{k}.")})
-            member.eval()
-            model.members.append(member)
+        required = ("config", "feature_mean", "feature_std", "logg_noise", "training_range", "features")
+        if not isinstance(state, dict) or any(k not in state for k in required):
+            raise ModelFileError(f"{folder}: transfer.json lacks one of {required}")
+        if state["features"] != list(FEATURES):
+            raise ModelFileError(f"{folder}: label transfer expects features {state['features']}")
+        try:
+            model = cls(from_dict(TransferConfig, state["config"]))
+            model.feature_mean = np.array(state["feature_mean"], dtype=np.float64)
+            model.feature_std = np.array(state["feature_std"], dtype=np.float64)
+            model.logg_noise = float(state["logg_noise"])
+            model.training_range = (None if state["training_range"] is None
+                                    else np.array(state["training_range"], dtype=np.float64))
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{folder}: transfer.json does not fit this version ({exc})") from exc
+        n = len(FEATURES)
+        if model.feature_mean.shape != (n,) or model.feature_std.shape != (n,) or (
+                model.training_range is not None and model.training_range.shape != (2, n)):
+            raise ModelFileError(f"{folder}: normalisation arrays have the wrong shape")
+        ensemble = _Ensemble(model.config.n_members, model.config.hidden, model.config.seed)
+        try:
+            ensemble.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise ModelFileError(f"{folder}: label-transfer weights do not fit its config ({exc})") from exc
+        ensemble.eval()
+        model.ensemble = ensemble
         return model

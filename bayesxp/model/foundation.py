@@ -1,0 +1,178 @@
+"""The foundation model object: tokenizer + backbone, with spectrum -> label prediction.
+
+:class:`FoundationModel` is what training produces and what a model folder stores. Its
+:meth:`FoundationModel.predict_labels` gives, for each requested label, a Gaussian (mean, std) in physical
+units from whatever context a star has (spectrum alone, or spectrum and colours).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from bayesxp.dataset import LABELS
+from bayesxp.model.backbone import Backbone, BackboneConfig, BackboneOutput
+from bayesxp.model.sampling import SamplingPlan
+from bayesxp.model.tokenizer import Tokenizer, TokenizerConfig, Tokens
+
+__all__ = ["FoundationModel", "TARGET_LABELS", "PHOTOMETRIC_KEYS", "gaussian_nll"]
+
+#: Labels the model is asked for by default, in physical order.
+TARGET_LABELS = ("teff", "logg", "m_h", "alpha_m", "ln_mass", "ln_age")
+#: Photometric / extinction keys that act as context.
+PHOTOMETRIC_KEYS = ("bp_rp", "j_h", "j_k", "ak_targ")
+
+
+def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, target_error: torch.Tensor,
+                 valid: torch.Tensor) -> torch.Tensor:
+    """Mean Gaussian NLL over valid entries, the target's own error added to the predicted variance.
+
+    Args:
+        mean: ``(B, R, P)``.
+        log_var: ``(B, R, P)``.
+        target: ``(B, R, P)``.
+        target_error: ``(B, R, P)`` 1-sigma (standardised units).
+        valid: ``(B, R, P)`` bool.
+
+    Returns:
+        Scalar loss (0 when nothing is valid).
+    """
+    variance = log_var.exp() + target_error**2
+    nll = 0.5 * (torch.log(variance) + (target - mean) ** 2 / variance)
+    weight = valid.float()
+    return (nll * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a foundation model is made of (saved with it).
+
+    Attributes:
+        tokenizer: Token design.
+        backbone: Backbone sizes.
+    """
+
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+
+
+class FoundationModel(torch.nn.Module):
+    """Tokenizer and backbone together.
+
+    Args:
+        tokenizer: A fitted tokenizer.
+        backbone_config: Backbone sizes.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, backbone_config: BackboneConfig | None = None) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.backbone = Backbone(tokenizer.n_keys, tokenizer.width, backbone_config)
+        self.register_buffer("key_width", torch.tensor(tokenizer.key_width, dtype=torch.long), persistent=False)
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model's construction spec."""
+        return ModelSpec(tokenizer=self.tokenizer.config, backbone=self.backbone.config)
+
+    def sampling_plan(self, main_fraction: float = 0.7, max_requests: int = 12) -> SamplingPlan:
+        """Key roles for :func:`bayesxp.model.sampling.sample_batch`."""
+        keys = self.tokenizer.keys
+        return SamplingPlan(
+            spectral=tuple(range(len(self.tokenizer.spectral_keys))),
+            labels=tuple(keys.index(k) for k in TARGET_LABELS if k in keys),
+            photometric=tuple(keys.index(k) for k in PHOTOMETRIC_KEYS if k in keys),
+            main_fraction=main_fraction,
+            max_requests=max_requests,
+        )
+
+    def request_targets(self, values: torch.Tensor, errors: torch.Tensor, request_ids: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gather the true values of requested keys.
+
+        Args:
+            values: ``(B, K, P)`` all tokens of the stars.
+            errors: ``(B, K, P)``.
+            request_ids: ``(B, R)`` 1-based ids, 0 = empty.
+
+        Returns:
+            ``(target (B, R, P), target_error (B, R, P), valid (B, R, P) bool)``.
+        """
+        index = (request_ids - 1).clamp_min(0)  # (B, R)
+        gather = index[..., None].expand(-1, -1, values.shape[-1])
+        target = values.gather(1, gather)
+        target_error = errors.gather(1, gather)
+        width = self.key_width[index]  # (B, R)
+        component = torch.arange(values.shape[-1], device=values.device)
+        valid = (request_ids > 0)[..., None] & (component[None, None] < width[..., None])
+        return target, target_error, valid
+
+    def forward(self, values: torch.Tensor, context: torch.Tensor, request_ids: torch.Tensor) -> BackboneOutput:
+        """Backbone pass on the full key layout with a context mask.
+
+        Args:
+            values: ``(B, K, P)``.
+            context: ``(B, K)`` bool.
+            request_ids: ``(B, R)``.
+        """
+        return self.backbone(values * context[..., None], context, request_ids)
+
+    @torch.no_grad()
+    def predict_tokens(self, tokens: Tokens, context_keys: tuple[str, ...] | None = None,
+                       request: tuple[str, ...] = TARGET_LABELS, batch_size: int = 512
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Standardised Gaussian predictions and embeddings of requested keys.
+
+        Args:
+            tokens: Encoded stars.
+            context_keys: Keys allowed in the context (default: spectral keys and photometry); each star
+                uses those it has.
+            request: Keys to predict.
+            batch_size: Stars per forward pass.
+
+        Returns:
+            ``(mean (N, R), std (N, R), embedding (N, R, D))`` in standardised units (first component).
+        """
+        self.eval()
+        keys = self.tokenizer.keys
+        allowed = np.zeros(len(keys), dtype=bool)
+        for key in context_keys if context_keys is not None else self.tokenizer.spectral_keys + PHOTOMETRIC_KEYS:
+            if key in keys:
+                allowed[keys.index(key)] = True
+        request_ids = torch.tensor([keys.index(k) + 1 for k in request], dtype=torch.long)
+        means, stds, embeddings = [], [], []
+        for start in range(0, len(tokens), batch_size):
+            part = tokens.take(slice(start, start + batch_size))
+            values = torch.from_numpy(part.values)
+            context = torch.from_numpy(part.present & allowed[None])
+            ids = request_ids.expand(len(part), -1)
+            out = self(values, context, ids)
+            means.append(out.mean[..., 0].numpy())
+            stds.append(torch.exp(0.5 * out.log_var[..., 0]).numpy())
+            embeddings.append(out.embedding.numpy())
+        return np.concatenate(means), np.concatenate(stds), np.concatenate(embeddings)
+
+    def predict_labels(self, flux: np.ndarray, flux_error: np.ndarray, labels: np.ndarray | None = None,
+                       context_keys: tuple[str, ...] | None = None, request: tuple[str, ...] = TARGET_LABELS
+                       ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Gaussian predictions in physical units.
+
+        Args:
+            flux: ``(N, 343)``.
+            flux_error: ``(N, 343)``.
+            labels: ``(N, len(LABELS))`` known labels usable as context (photometry), NaN = unknown.
+            context_keys: Keys allowed as context (default: spectrum and photometry).
+            request: Keys to predict.
+
+        Returns:
+            ``{key: (mean (N,), std (N,))}`` in the key's physical units (ln Msun / ln Gyr for mass, age).
+        """
+        n = len(flux)
+        if labels is None:
+            labels = np.full((n, len(LABELS)), np.nan, np.float32)
+        tokens = self.tokenizer.encode(flux, flux_error, labels, np.zeros_like(labels))
+        mean, std, _ = self.predict_tokens(tokens, context_keys, request)
+        return {key: (self.tokenizer.decode(mean[:, r], key), self.tokenizer.decode_std(std[:, r], key))
+                for r, key in enumerate(request)}

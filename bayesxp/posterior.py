@@ -1,0 +1,217 @@
+"""The :class:`Posterior`: predictive samples per star, and everything users read off them.
+
+One sample contract: ``samples[quantity]`` is ``[S, N]``, sample dimension first, in physical units
+(mass [Msun], age [Gyr], teff [K], logg [dex], m_h [dex]). A star that got no prediction has NaN samples
+and a ``status`` that says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.table import Table
+
+__all__ = ["Posterior", "QUANTITIES", "UNITS", "CONTRACT_QUANTILES"]
+
+QUANTITIES = ("mass", "age", "teff", "logg", "m_h")
+UNITS = {"mass": "solMass", "age": "Gyr", "teff": "K", "logg": "dex", "m_h": "dex"}
+#: Quantile columns of the output contract: ``<q>_q025``, ``<q>_q16``, ``<q>_q50``, ``<q>_q84``, ``<q>_q975``.
+CONTRACT_QUANTILES = {"q025": 0.025, "q16": 0.16, "q50": 0.5, "q84": 0.84, "q975": 0.975}
+
+
+@dataclass
+class Posterior:
+    """Predictive samples for N stars.
+
+    Attributes:
+        samples: ``{quantity: [S, N]}`` in physical units.
+        source_id: ``(N,)`` star ids.
+        status: ``(N,)`` "ok" or why the star has no prediction.
+        aleatoric_std: ``{quantity: (N,)}`` the data-noise part of the spread (where the heads give it).
+        epistemic_std: ``{quantity: (N,)}`` the model-uncertainty part.
+        flags: Per-star notes that do not block a prediction (e.g. outside the seismic training domain).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> post = Posterior({"mass": rng.lognormal(0.2, 0.1, (500, 2))}, np.array([1, 2]))
+        >>> post.mean("mass").shape, post.interval(0.68, quantity="mass")[0].shape
+        ((2,), (2,))
+    """
+
+    samples: dict[str, np.ndarray]
+    source_id: np.ndarray
+    status: np.ndarray | None = None
+    aleatoric_std: dict[str, np.ndarray] = field(default_factory=dict)
+    epistemic_std: dict[str, np.ndarray] = field(default_factory=dict)
+    flags: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.source_id)
+        for name, values in self.samples.items():
+            if values.ndim != 2 or values.shape[1] != n:
+                raise ValueError(f"samples[{name!r}] has shape {values.shape}, expected [S, {n}]")
+        if self.status is None:
+            self.status = np.full(n, "ok", dtype=object)
+        if self.flags is None:
+            self.flags = np.full(n, "", dtype=object)
+
+    def __len__(self) -> int:
+        return len(self.source_id)
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        """The quantities with samples."""
+        return tuple(self.samples)
+
+    @property
+    def num_samples(self) -> int:
+        """S."""
+        return next(iter(self.samples.values())).shape[0]
+
+    def _values(self, quantity: str) -> np.ndarray:
+        if quantity not in self.samples:
+            raise KeyError(f"no samples for {quantity!r}; have {list(self.samples)}")
+        return self.samples[quantity]
+
+    def _each(self, quantity: str | None, func: callable) -> np.ndarray | dict[str, np.ndarray]:
+        if quantity is not None:
+            return func(self._values(quantity))
+        return {q: func(v) for q, v in self.samples.items()}
+
+    def mean(self, quantity: str | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """Posterior mean ``(N,)`` of one quantity, or a dict of all."""
+        return self._each(quantity, lambda v: v.mean(axis=0))
+
+    def std(self, quantity: str | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """Posterior standard deviation ``(N,)`` of one quantity, or a dict of all."""
+        return self._each(quantity, lambda v: v.std(axis=0, ddof=1))
+
+    def quantile(self, q: float | np.ndarray, quantity: str | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """Quantiles: ``(N,)`` for a scalar q, ``(Q, N)`` for an array."""
+        return self._each(quantity, lambda v: np.quantile(v, q, axis=0))
+
+    def interval(self, level: float, kind: str = "central", quantity: str | None = None
+                 ) -> tuple[np.ndarray, np.ndarray] | dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Credible intervals.
+
+        Args:
+            level: Probability content, e.g. 0.68.
+            kind: ``"central"`` (equal tails) or ``"hdi"`` (highest density, from the calibration library's
+                smoothed sample HDI).
+            quantity: One quantity, or None for all.
+
+        Returns:
+            ``(lower (N,), upper (N,))``, or a dict of those.
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level must lie in (0, 1), got {level}")
+        if kind not in ("central", "hdi"):
+            raise ValueError(f"kind must be 'central' or 'hdi', not {kind!r}")
+
+        def one(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            if kind == "central":
+                lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2], axis=0)
+                return lo, hi
+            ok = np.isfinite(values).all(axis=0)
+            lo = np.full(values.shape[1], np.nan)
+            hi = np.full(values.shape[1], np.nan)
+            if ok.any():
+                from bayesxp.calibration import SamplePrediction
+
+                lo[ok], hi[ok] = SamplePrediction(values[:, ok]).interval(level, kind="hdi")
+            return lo, hi
+
+        return self._each(quantity, one)
+
+    def mass_age_corr(self) -> np.ndarray:
+        """``(N,)`` correlation of ln mass and ln age across the samples."""
+        if "mass" not in self.samples or "age" not in self.samples:
+            return np.full(len(self), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            a = np.log(self.samples["mass"])
+            b = np.log(self.samples["age"])
+            a = a - a.mean(axis=0)
+            b = b - b.mean(axis=0)
+            return (a * b).sum(axis=0) / np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
+
+    def predictive(self, quantity: str, rows: np.ndarray | None = None):  # noqa: ANN201 - a SamplePrediction
+        """A :class:`bayesxp.calibration.SamplePrediction` of one quantity (usable stars only by default)."""
+        from bayesxp.calibration import SamplePrediction
+
+        rows = np.flatnonzero(self.status == "ok") if rows is None else rows
+        return SamplePrediction(self._values(quantity)[:, rows])
+
+    def take(self, index: np.ndarray | slice) -> Posterior:
+        """The posterior of a subset of stars."""
+        return Posterior(
+            samples={q: v[:, index] for q, v in self.samples.items()},
+            source_id=self.source_id[index],
+            status=self.status[index],
+            aleatoric_std={q: v[index] for q, v in self.aleatoric_std.items()},
+            epistemic_std={q: v[index] for q, v in self.epistemic_std.items()},
+            flags=self.flags[index],
+        )
+
+    def to_table(self) -> Table:
+        """One row per star in the ``bayesxp predict`` output contract, with units.
+
+        Columns: ``source_id``; for each quantity ``<q>_mean, <q>_std, <q>_q025, <q>_q16, <q>_q50,
+        <q>_q84, <q>_q975``; ``mass_age_corr``; ``status``; ``flags``.
+        """
+        table = Table()
+        table["source_id"] = np.asarray(self.source_id, dtype=np.int64)
+        for q in QUANTITIES:
+            if q not in self.samples:
+                continue
+            values = self.samples[q]
+            with np.errstate(invalid="ignore"):
+                table[f"{q}_mean"] = values.mean(axis=0)
+                table[f"{q}_std"] = values.std(axis=0, ddof=1)
+                quantiles = np.quantile(values, list(CONTRACT_QUANTILES.values()), axis=0)
+            for k, name in enumerate(CONTRACT_QUANTILES):
+                table[f"{q}_{name}"] = quantiles[k]
+            for column in table.colnames[-7:]:
+                table[column].unit = UNITS[q]
+        table["mass_age_corr"] = self.mass_age_corr()
+        table["status"] = np.asarray(self.status, dtype=str)
+        table["flags"] = np.asarray(self.flags, dtype=str)
+        table.meta["samples_per_star"] = self.num_samples
+        return table
+
+    def to_arviz(self):  # noqa: ANN201 - arviz.InferenceData
+        """An ArviZ ``InferenceData``: group ``posterior`` with dims ``chain`` (1), ``draw`` (S), ``star`` (N).
+
+        Example:
+            >>> post = Posterior({"mass": np.ones((10, 3))}, np.arange(3))
+            >>> post.to_arviz().posterior["mass"].shape
+            (1, 10, 3)
+        """
+        import arviz
+
+        return arviz.from_dict(
+            posterior={q: v[None] for q, v in self.samples.items()},
+            coords={"star": np.asarray(self.source_id)},
+            dims={q: ["star"] for q in self.samples},
+            attrs={"units": json_units(self.samples)},
+        )
+
+    def corner(self, i: int, quantities: tuple[str, ...] | None = None):  # noqa: ANN201 - a Figure
+        """A corner plot of star ``i``'s samples (reads the samples only)."""
+        import corner
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        names = quantities or tuple(q for q in QUANTITIES if q in self.samples)
+        data = np.stack([self.samples[q][:, i] for q in names], axis=1)
+        if not np.isfinite(data).all():
+            raise ValueError(f"star {self.source_id[i]} has no samples (status: {self.status[i]})")
+        labels = [f"{q} [{UNITS.get(q, '')}]" for q in names]
+        return corner.corner(data, labels=labels, quantiles=[0.16, 0.5, 0.84], show_titles=True)
+
+
+def json_units(samples: dict[str, np.ndarray]) -> str:
+    """Units of the quantities present, as a JSON string (ArviZ attrs must be plain)."""
+    import json
+
+    return json.dumps({q: UNITS.get(q, "") for q in samples})
