@@ -61,9 +61,8 @@ def summary_markdown(ts: TrainingSet) -> str:
     for split in SPLITS:
         rows = ts.split == split
         lines.append(f"| {split} | {int(rows.sum()):,} | {int(np.isfinite(mass[rows]).sum()):,} |")
-    if s.get("crossmatch"):
-        report = pd.DataFrame(s["crossmatch"])
-        lines += ["", "## Seismic catalogues matched to the library", "", report.to_markdown(index=False)]
+    if s.get("crossmatch_markdown"):
+        lines += ["", "## Seismic catalogues matched to the library", "", s["crossmatch_markdown"]]
     transfer = s.get("transfer")
     if transfer:
         lines += ["", "## Label transfer (APOGEE labels -> mass, age)", "",
