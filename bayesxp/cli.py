@@ -2,7 +2,10 @@
 
 - ``bayesxp data build [--config FILE] [--output DIR]``: build the training set, print its summary,
   write ``summary.md``, ``summary.json`` and ``label_distributions.png``.
-- ``bayesxp demo [--output DIR]``: the main job on the bundled demo stars.
+- ``bayesxp demo [--output DIR]``: the main job on the bundled demo stars with the shipped model.
+- ``bayesxp predict --input FILE --output FILE [--model DIR] [--num-samples S]``: posteriors per star.
+- ``bayesxp train --config configs/model.yaml``: train the foundation model.
+- ``bayesxp fit-heads --foundation DIR --output DIR``: fit the Bayesian heads on it.
 """
 
 from __future__ import annotations
@@ -46,17 +49,89 @@ def _data_build(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from bayesxp.bayesian_model import load
     from bayesxp.demo import demo_path
     from bayesxp.io.library import read_sampled_table
-    from bayesxp.selection import xp_snr
+    from bayesxp.io.tables import atomic_path, write_table
 
-    spectra = read_sampled_table(demo_path())
-    meta = spectra.meta
-    print(f"bayesxp {__version__}: {len(spectra)} bundled demo giants from {demo_path().name}")
-    print(f"  Teff {meta['teff'].min():.0f}-{meta['teff'].max():.0f} K, logg {meta['logg'].min():.2f}-"
-          f"{meta['logg'].max():.2f}, [Fe/H] {meta['fe_h'].min():.2f}-{meta['fe_h'].max():.2f}; "
-          f"median XP S/N {np.median(xp_snr(spectra)):.0f}")
+    output = Path(args.output)
+    model = load(args.model)
+    stars = read_sampled_table(demo_path())
+    posterior = model.posterior(stars, num_samples=args.num_samples)
+    table = posterior.to_table()
+    write_table(table, output / "demo_posteriors.csv")
+    figure = posterior.corner(0)
+    with atomic_path(output / "demo_corner_star0.png") as tmp:
+        figure.savefig(tmp, dpi=90, format="png")
+    meta = stars.meta
+    print(f"bayesxp {__version__}: posteriors for the {len(stars)} bundled demo giants (test split, never trained on)")
+    print(f"{'source_id':>20} {'mass [Msun]':>17} {'age [Gyr]':>17} {'Teff [K] (APOGEE)':>20} "
+          f"{'logg (APOGEE)':>16} {'[M/H] (APOGEE)':>18}")
+    for i in range(min(8, len(stars))):
+        row = table[i]
+        print(f"{row['source_id']:>20} {row['mass_q50']:6.2f} +{row['mass_q84'] - row['mass_q50']:.2f}"
+              f" -{row['mass_q50'] - row['mass_q16']:.2f} {row['age_q50']:6.1f} +{row['age_q84'] - row['age_q50']:.1f}"
+              f" -{row['age_q50'] - row['age_q16']:.1f} {row['teff_mean']:7.0f} ({meta['teff'][i]:5.0f})"
+              f" {row['logg_mean']:8.2f} ({meta['logg'][i]:.2f}) {row['m_h_mean']:9.2f} ({meta['fe_h'][i]:.2f})")
+    residual = {q: np.asarray(table[f"{q}_mean"]) - meta[c].to_numpy(float)
+                for q, c in (("teff", "teff"), ("logg", "logg"), ("m_h", "fe_h"))}
+    from astropy.stats import mad_std
+
+    print("against APOGEE on these stars: " + ", ".join(
+        f"{q} mad_std {mad_std(r, ignore_nan=True):.3g}" for q, r in residual.items()))
+    print(f"wrote {output / 'demo_posteriors.csv'} and {output / 'demo_corner_star0.png'}")
     return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from bayesxp.predict import predict_file
+
+    result = predict_file(args.input, args.output, model_path=args.model, num_samples=args.num_samples,
+                          batch_size=args.batch_size, context=args.context, seed=args.seed, progress=not args.quiet)
+    failed = ", ".join(f"{n} {reason}" for reason, n in result["failed"].items()) or "none"
+    print(f"wrote {args.output}: {result['stars']} stars, {result['ok']} predicted; no prediction: {failed} "
+          f"({result['seconds']:.1f} s)")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from bayesxp.config import load_config
+    from bayesxp.model.train import RunConfig, train_run
+
+    overrides = {"output": args.output} if args.output else {}
+    summary = train_run(load_config(RunConfig, args.config, **overrides), progress=not args.quiet)
+    print(json.dumps({k: v for k, v in summary.items() if k != "best_validation"}, default=str))
+    return 0
+
+
+def _fit_heads(args: argparse.Namespace) -> int:
+    from bayesxp.bayesian_model import BayesXPModel, HeadsConfig
+    from bayesxp.config import load_config
+    from bayesxp.dataset import DataConfig, build_training_set
+    from bayesxp.model.folder import read_model_folder
+    from bayesxp.model.foundation import FoundationModel, ModelSpec
+    from bayesxp.model.folder import spec_from_config
+    from bayesxp.model.tokenizer import Tokenizer
+
+    state, config, tokenizer_state, manifest = read_model_folder(args.foundation)
+    foundation = FoundationModel(Tokenizer.from_dict(tokenizer_state), spec_from_config(config["model"], ModelSpec).backbone)
+    foundation.load_state_dict(state)
+    ts = build_training_set(load_config(DataConfig, args.data_config), progress=True)
+    model = BayesXPModel.fit_heads(foundation, ts, load_config(HeadsConfig, args.config), method=args.method,
+                                   progress=True)
+    model.domain = _mass_age_domain(ts)
+    model.save(args.output, summary={"foundation": manifest.get("summary", {}), "head_method": args.method})
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _mass_age_domain(ts) -> dict:  # noqa: ANN001
+    import numpy as np
+
+    mass, _ = ts.label("ln_mass")
+    has = np.isfinite(mass)
+    return {key: [float(np.nanmin(ts.label(key)[0][has])), float(np.nanmax(ts.label(key)[0][has]))]
+            for key in ("teff", "logg", "m_h")}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,8 +148,36 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-cache", action="store_true", help="rebuild everything, ignoring the cache")
     build.set_defaults(handler=_data_build)
 
+    predict = commands.add_parser("predict", help="posteriors for every star of a file")
+    predict.add_argument("--input", required=True, help="Gaia archive XP continuous file or sampled-spectrum table")
+    predict.add_argument("--output", required=True, help="output table (.csv, .ecsv, .fits, .parquet)")
+    predict.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    predict.add_argument("--num-samples", type=int, default=200, help="posterior samples per star")
+    predict.add_argument("--batch-size", type=int, default=1024, help="stars per batch (bounds memory)")
+    predict.add_argument("--context", choices=["full", "spectrum"], default="full",
+                         help="use photometry columns when present (full) or the spectrum alone")
+    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument("--quiet", action="store_true")
+    predict.set_defaults(handler=_predict)
+
+    train = commands.add_parser("train", help="train the foundation model")
+    train.add_argument("--config", default="configs/model.yaml", help="YAML filling RunConfig")
+    train.add_argument("--output", default=None, help="run folder (overrides the config)")
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(handler=_train)
+
+    heads = commands.add_parser("fit-heads", help="fit the Bayesian heads on a trained foundation model")
+    heads.add_argument("--foundation", required=True, help="foundation model folder (runs/<name>/model)")
+    heads.add_argument("--output", required=True, help="full model folder to write")
+    heads.add_argument("--config", default="configs/heads.yaml", help="YAML filling HeadsConfig")
+    heads.add_argument("--data-config", default="configs/data.yaml", help="YAML filling DataConfig")
+    heads.add_argument("--method", choices=["svi", "nuts"], default="svi")
+    heads.set_defaults(handler=_fit_heads)
+
     demo = commands.add_parser("demo", help="the main job on the bundled demo stars")
     demo.add_argument("--output", default="bayesxp_demo_output", help="output folder")
+    demo.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    demo.add_argument("--num-samples", type=int, default=200, help="posterior samples per star")
     demo.set_defaults(handler=_demo)
     return parser
 

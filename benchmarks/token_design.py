@@ -34,7 +34,7 @@ DESIGNS = {"patch": TokenizerConfig(spectral="patch", patch_size=7),
 def run(design: str, minutes: float, config_path: str) -> None:
     base = load_config(RunConfig, config_path)
     torch.set_num_threads(1)
-    train = TrainConfig(**{**base.train.__dict__, "max_minutes": minutes, "threads": 1, "patience": 1000,
+    train = TrainConfig(**{**base.train.__dict__, "max_minutes": minutes, "threads": 1, "patience": 1000, "eval_every": 200,
                            "max_steps": base.train.max_steps})
     config = RunConfig(data=base.data, model=type(base.model)(tokenizer=DESIGNS[design], backbone=base.model.backbone),
                        train=train, output=str(RUNS / design))
@@ -44,19 +44,22 @@ def run(design: str, minutes: float, config_path: str) -> None:
 
 
 def report() -> None:
-    rows = ["| design | tokens | steps | samples/s | val NLL | Teff mad_std [K] | logg | [M/H] | mass [Msun] | age [Gyr] | "
-            "1-sigma cov. (Teff/logg/[M/H]) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    """Every validation record of both runs (step, wall-clock seconds, metrics), side by side."""
+    rows = ["| design | tokens | step | wall-clock [s] | val NLL | Teff mad_std [K] | logg | [M/H] | mass [Msun] | "
+            "age [Gyr] | 1-sigma cov. (Teff/logg/[M/H]) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     out = {}
     for design in DESIGNS:
-        summary = json.loads((RUNS / f"{design}.json").read_text())
-        v = summary["best_validation"]
-        out[design] = summary
-        n_tokens = 49 + 10 if design == "patch" else 80 + 10
-        rows.append(f"| {design} | {n_tokens} | {summary['steps']} | {summary['train_samples_per_second']:.0f} | "
-                    f"{v['nll']:.3f} | {v['teff']['mad_std']:.0f} | {v['logg']['mad_std']:.3f} | "
-                    f"{v['m_h']['mad_std']:.3f} | {v['mass']['mad_std']:.3f} | {v['age']['mad_std']:.2f} | "
-                    f"{v['teff']['coverage_1sigma']:.2f}/{v['logg']['coverage_1sigma']:.2f}/"
-                    f"{v['m_h']['coverage_1sigma']:.2f} |")
+        path = RUNS / design / "metrics.jsonl"
+        if not path.is_file():
+            continue
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        out[design] = records
+        n_tokens = 49 + 10 if design == "patch" else DESIGNS[design].n_bp + DESIGNS[design].n_rp + 10
+        for v in records:
+            rows.append(f"| {design} | {n_tokens} | {v['step']} | {v['seconds']:.0f} | {v['nll']:.3f} | "
+                        f"{v['teff']['mad_std']:.0f} | {v['logg']['mad_std']:.3f} | {v['m_h']['mad_std']:.3f} | "
+                        f"{v['mass']['mad_std']:.3f} | {v['age']['mad_std']:.2f} | {v['teff']['coverage_1sigma']:.2f}/"
+                        f"{v['logg']['coverage_1sigma']:.2f}/{v['m_h']['coverage_1sigma']:.2f} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "token_design.json").write_text(json.dumps(out, indent=2, default=str))
     (RESULTS / "token_design.md").write_text("\n".join(rows) + "\n")

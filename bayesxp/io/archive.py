@@ -1040,7 +1040,8 @@ def _numeric_columns(table: Table) -> Table:
     for name in table.colnames:
         values = np.asarray(table[name]).astype(str)
         converted = pd.to_numeric(pd.Series(values).replace({"": None, "null": None}), errors="coerce")
-        bracketed = np.char.startswith(np.char.strip(values), ("[", "("))
+        stripped = np.char.strip(values)
+        bracketed = np.char.startswith(stripped, "[") | np.char.startswith(stripped, "(")
         if converted.notna().sum() >= (values != "").sum() and not bracketed.any():
             out[name] = converted.to_numpy()
         else:

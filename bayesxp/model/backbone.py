@@ -33,7 +33,7 @@ class BackboneConfig:
         dropout: Dropout in attention and MLPs.
     """
 
-    d_model: int = 128
+    d_model: int = 96
     n_heads: int = 4
     encoder_layers: int = 3
     decoder_layers: int = 2

@@ -15,6 +15,7 @@ the model (:meth:`Tokenizer.to_dict`). ``decode(encode(x)) == x`` for every pres
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ class TokenizerConfig:
         labels: Label keys, a subset of :data:`bayesxp.dataset.LABELS`.
     """
 
-    spectral: str = "patch"
+    spectral: str = "coefficients"
     patch_size: int = 7
     n_bp: int = 40
     n_rp: int = 40
@@ -153,7 +154,8 @@ class Tokenizer:
             label_error: Same shape.
         """
         values, _ = self._raw(flux, flux_error, labels, label_error)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # unused components of narrow keys are all NaN
             self.mean = np.nan_to_num(np.nanmean(values, axis=0), nan=0.0)
             std = np.nanstd(values, axis=0)
         self.std = np.where(np.isfinite(std) & (std > 0), std, 1.0)

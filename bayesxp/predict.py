@@ -1,0 +1,94 @@
+"""Batch prediction of a file: the engine behind ``bayesxp predict``.
+
+The input is read in batches (:func:`bayesxp.io.archive.iter_spectra`), each batch's posterior summary is
+written as its own Parquet part into ``<output>.partial/`` (atomically), and when every batch is done the
+parts are joined into the output file (format from its suffix, written atomically) and the partial folder is
+removed. A killed run started again with the same arguments skips the parts already written, so it never
+duplicates or loses a star. Stars that cannot be predicted keep their row with a ``status`` saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table, vstack
+
+from bayesxp.errors import BayesXPError
+from bayesxp.io.tables import read_table, table_format, write_table
+
+__all__ = ["predict_file"]
+
+
+def predict_file(input_path: str | Path, output_path: str | Path, model_path: str | Path | None = None,
+                 num_samples: int = 200, batch_size: int = 1024, context: str = "full", seed: int = 0,
+                 progress: bool = True) -> dict:
+    """Predict every star of a file and write the contract table.
+
+    Args:
+        input_path: Gaia archive XP continuous file or sampled-spectrum table (any supported suffix).
+        output_path: ``.csv``, ``.ecsv``, ``.fits`` or ``.parquet`` (format from the suffix).
+        model_path: Model folder (default: the shipped model).
+        num_samples: Posterior samples per star.
+        batch_size: Stars per batch (bounds memory).
+        context: ``"full"`` or ``"spectrum"`` (see :meth:`BayesXPModel.posterior`).
+        seed: Seed of the draws (batch k uses ``seed + k``).
+        progress: Print one line per batch.
+
+    Returns:
+        ``{"stars": n, "ok": n_ok, "failed": {reason: count}, "seconds": t, "resumed_batches": k}``.
+    """
+    from bayesxp.bayesian_model import load
+    from bayesxp.io.archive import iter_spectra
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    table_format(output_path)  # refuse an unknown output suffix before any work
+    if output_path.resolve() == input_path.resolve():
+        raise BayesXPError(f"{output_path}: the output would overwrite the input")
+    model = load(model_path)
+    partial = output_path.with_name(output_path.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    stamp = {"input": str(input_path.resolve()), "size": input_path.stat().st_size if input_path.exists() else None,
+             "batch_size": batch_size, "num_samples": num_samples, "context": context, "seed": seed}
+    stamp_file = partial / "run.json"
+    if stamp_file.is_file() and json.loads(stamp_file.read_text()) != stamp:
+        shutil.rmtree(partial)  # parts from a different run: start over
+        partial.mkdir(parents=True)
+    stamp_file.write_text(json.dumps(stamp))
+    start = time.perf_counter()
+    resumed = 0
+    for k, spectra in enumerate(iter_spectra(input_path, batch_size)):
+        part = partial / f"part-{k:06d}.parquet"
+        if part.is_file():
+            resumed += 1
+            continue
+        posterior = model.posterior(spectra, num_samples=num_samples, context=context, seed=seed + k)
+        write_table(posterior.to_table(), part)
+        if progress:
+            print(f"batch {k}: {len(spectra)} stars, {int((posterior.status == 'ok').sum())} predicted "
+                  f"({time.perf_counter() - start:.1f} s)", flush=True)
+    parts = sorted(partial.glob("part-*.parquet"))
+    if not parts:
+        raise BayesXPError(f"{input_path}: no stars were read")
+    table = vstack([read_table(p) for p in parts], metadata_conflicts="silent")
+    _restore_units(table)
+    table.meta = {"bayesxp_model": str(model_path or "default"), "samples_per_star": num_samples,
+                  "input": input_path.name}
+    write_table(table, output_path)
+    shutil.rmtree(partial)
+    status = np.asarray(table["status"]).astype(str)
+    failed = {reason: int((status == reason).sum()) for reason in np.unique(status[status != "ok"])}
+    return {"stars": len(table), "ok": int((status == "ok").sum()), "failed": failed,
+            "seconds": time.perf_counter() - start, "resumed_batches": resumed}
+
+
+def _restore_units(table: Table) -> None:
+    from bayesxp.posterior import UNITS
+
+    for column in table.colnames:
+        quantity = column.split("_q")[0].removesuffix("_mean").removesuffix("_std")
+        if quantity in UNITS and column != quantity:
+            table[column].unit = UNITS[quantity]
