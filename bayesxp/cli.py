@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from bayesxp._version import __version__
@@ -108,19 +109,20 @@ def _fit_heads(args: argparse.Namespace) -> int:
     from bayesxp.bayesian_model import BayesXPModel, HeadsConfig
     from bayesxp.config import load_config
     from bayesxp.dataset import DataConfig, build_training_set
-    from bayesxp.model.folder import read_model_folder
+    from bayesxp.model.folder import read_model_folder, spec_from_config
     from bayesxp.model.foundation import FoundationModel, ModelSpec
-    from bayesxp.model.folder import spec_from_config
     from bayesxp.model.tokenizer import Tokenizer
 
     state, config, tokenizer_state, manifest = read_model_folder(args.foundation)
     foundation = FoundationModel(Tokenizer.from_dict(tokenizer_state), spec_from_config(config["model"], ModelSpec).backbone)
     foundation.load_state_dict(state)
     ts = build_training_set(load_config(DataConfig, args.data_config), progress=True)
+    start = time.perf_counter()
     model = BayesXPModel.fit_heads(foundation, ts, load_config(HeadsConfig, args.config), method=args.method,
                                    progress=True)
     model.domain = _mass_age_domain(ts)
-    model.save(args.output, summary={"foundation": manifest.get("summary", {}), "head_method": args.method})
+    model.save(args.output, summary={"foundation": manifest.get("summary", {}), "head_method": args.method,
+                                     "heads_seconds": time.perf_counter() - start})
     print(f"wrote {args.output}")
     return 0
 

@@ -8,7 +8,7 @@ Model for star i with features ``z_i`` and weights ``theta`` (every weight has a
 ``PyroSample``):
 
 - location ``mu_i = W_mu z_i + b_mu`` (d = 2 for the joint head, 1 otherwise),
-- scales ``sigma_i = softplus(W_s z_i + b_s) + floor`` (heteroscedastic),
+- scales ``sigma_i = exp(W_s z_i + b_s) + floor`` (heteroscedastic, log-linear, bounded),
 - correlation ``rho_i = 0.98 tanh(w_r z_i + b_r)`` (joint head),
 - likelihood of the label ``y_i`` given its own error covariance ``E_i`` (the label-transfer's, or
   DistMass'): ``y_i ~ N(mu_i, Sigma_i + E_i)`` (``"gaussian"``), a multivariate Student-t with a learned
@@ -149,90 +149,91 @@ class BayesianHead(PyroModule):
         out = z @ self.weight + self.bias  # (N, n_out)
         d = self.dim
         floor = self.config.scale_floor
-        params = {"loc": out[:, :d], "scale": torch.nn.functional.softplus(out[:, d : 2 * d]) + floor}
+        # log-linear heteroscedastic scale, bounded: floor <= scale <= floor + e^3
+        params = {"loc": out[:, :d], "scale": torch.exp(out[:, d : 2 * d].clamp(-12.0, 3.0)) + floor}
         if d == 2:
             params["corr"] = _MAX_CORRELATION * torch.tanh(out[:, 2 * d])
         if self.config.likelihood == "mixture":
             k = 2 * d + (1 if d == 2 else 0)
             params["shift"] = out[:, k : k + d]  # second component's offset from loc
             params["logit"] = out[:, k + d]  # weight of the second component
-            params["scale2"] = torch.nn.functional.softplus(out[:, k + d + 1]) + floor
+            params["scale2"] = torch.exp(out[:, k + d + 1].clamp(-12.0, 3.0)) + floor
         if self.config.likelihood == "student_t":
             params["df"] = 2.0 + torch.exp(self.log_df)
         return params
 
-    def distribution(self, params: dict[str, torch.Tensor], label_cov: torch.Tensor) -> dist.Distribution:
-        """The likelihood of the label: prediction convolved with the label's own error covariance.
+    def log_prob(self, params: dict[str, torch.Tensor], y: torch.Tensor, label_cov: torch.Tensor,
+                 observed: torch.Tensor) -> torch.Tensor:
+        """Per-star log likelihood of the labels, prediction convolved with the label error (closed form).
 
         Args:
             params: From :meth:`parameters_of`.
-            label_cov: ``(N, d, d)`` label error covariance (zeros for exact truth).
+            y: ``(N, d)`` labels (NaN where unobserved).
+            label_cov: ``(N, d, d)`` label error covariance.
+            observed: ``(N, d)`` bool. For d = 2, stars with only the first quantity use its marginal;
+                stars without the first contribute nothing.
+
+        Returns:
+            ``(N,)`` log likelihoods.
         """
-        cov = _covariance(params["scale"], params.get("corr")) + label_cov
-        tril = torch.linalg.cholesky(cov)
-        if self.config.likelihood == "gaussian":
-            return dist.MultivariateNormal(params["loc"], scale_tril=tril)
-        if self.config.likelihood == "student_t":
-            return dist.MultivariateStudentT(params["df"], params["loc"], tril)
-        second = params["loc"] + params["shift"]
-        cov2 = _covariance(params["scale2"][:, None].expand_as(params["scale"]), params.get("corr")) + label_cov
-        locs = torch.stack([params["loc"], second], dim=1)  # (N, 2, d)
-        trils = torch.stack([tril, torch.linalg.cholesky(cov2)], dim=1)  # (N, 2, d, d)
-        weights = torch.stack([-params["logit"], params["logit"]], dim=1) / 2
-        return dist.MixtureSameFamily(dist.Categorical(logits=weights), dist.MultivariateNormal(locs, scale_tril=trils))
+        y = torch.nan_to_num(y)
+        components = [(params["loc"], params["scale"])]
+        if self.config.likelihood == "mixture":
+            scale2 = params["scale2"][:, None].expand_as(params["scale"])
+            components.append((params["loc"] + params["shift"], scale2))
+        df = params.get("df")
+        log_probs = [_log_density(y - loc, scale, params.get("corr"), label_cov, observed, df)
+                     for loc, scale in components]
+        if len(log_probs) == 1:
+            out = log_probs[0]
+        else:
+            weight = torch.stack([-params["logit"], params["logit"]], dim=1) / 2
+            out = torch.logsumexp(torch.stack(log_probs, dim=1) + torch.log_softmax(weight, dim=1), dim=1)
+        return torch.where(observed[:, 0], out, torch.zeros_like(out))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, label_cov: torch.Tensor | None = None,
                 observed: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The model: labels ``y (N, d)`` observed where ``observed (N, d)`` is True.
 
-        Stars with the second quantity unobserved use the first quantity's marginal (joint head).
         Returns the per-star parameters (all that is computed when ``y`` is None).
         """
         n = z.shape[0]
         params = self.parameters_of(z)
-        if label_cov is None:
-            label_cov = torch.zeros(n, self.dim, self.dim, dtype=z.dtype)
         if y is None:
             return params
-        observed = torch.ones_like(y, dtype=torch.bool) if observed is None else observed
-        full = observed.all(dim=1)
+        if label_cov is None:
+            label_cov = torch.zeros(n, self.dim, self.dim, dtype=z.dtype)
+        observed = torch.isfinite(y) if observed is None else observed
         with pyro.plate("stars", n):
-            if self.dim == 2:
-                marginal_params = {k: (v[:, :1] if k in ("loc", "scale", "shift") else v)
-                                   for k, v in params.items() if k != "corr"}
-                head_1d = _Marginal(self, marginal_params, label_cov[:, :1, :1])
-                joint = self.distribution(params, label_cov)
-                log_prob = torch.where(full, joint.log_prob(torch.nan_to_num(y)),
-                                       head_1d.log_prob(torch.nan_to_num(y[:, :1])))
-                log_prob = torch.where(observed[:, 0], log_prob, torch.zeros_like(log_prob))
-                pyro.factor("likelihood", log_prob)
-            else:
-                likelihood = self.distribution(params, label_cov)
-                log_prob = likelihood.log_prob(torch.nan_to_num(y))
-                pyro.factor("likelihood", torch.where(observed[:, 0], log_prob, torch.zeros_like(log_prob)))
+            pyro.factor("likelihood", self.log_prob(params, y, label_cov, observed))
         return params
 
 
-class _Marginal:
-    """First-quantity marginal of a joint head's likelihood (same family)."""
+def _log_density(residual: torch.Tensor, scale: torch.Tensor, corr: torch.Tensor | None, label_cov: torch.Tensor,
+                 observed: torch.Tensor, df: torch.Tensor | None) -> torch.Tensor:
+    """Gaussian (or Student-t with ``df``) log density of ``residual (N, d)``; for d = 2 the first quantity's
+    marginal where the second is unobserved."""
+    var0 = scale[:, 0] ** 2 + label_cov[:, 0, 0]
+    r0 = residual[:, 0]
+    one = _standardised_log_density(r0**2 / var0, torch.log(var0), 1, df)
+    if scale.shape[1] == 1:
+        return one
+    var1 = scale[:, 1] ** 2 + label_cov[:, 1, 1]
+    cov = (corr if corr is not None else torch.zeros_like(var0)) * scale[:, 0] * scale[:, 1] + label_cov[:, 0, 1]
+    det = var0 * var1 - cov**2
+    r1 = residual[:, 1]
+    quad = (var1 * r0**2 - 2 * cov * r0 * r1 + var0 * r1**2) / det
+    two = _standardised_log_density(quad, torch.log(det), 2, df)
+    return torch.where(observed[:, 1], two, one)
 
-    def __init__(self, head: BayesianHead, params: dict[str, torch.Tensor], label_cov: torch.Tensor) -> None:
-        self.head, self.params, self.label_cov = head, params, label_cov
 
-    def log_prob(self, y: torch.Tensor) -> torch.Tensor:
-        cfg = self.head.config
-        cov = self.params["scale"][:, :, None] ** 2 + self.label_cov  # (N, 1, 1)
-        tril = torch.sqrt(cov)
-        if cfg.likelihood == "gaussian":
-            return dist.MultivariateNormal(self.params["loc"], scale_tril=tril).log_prob(y)
-        if cfg.likelihood == "student_t":
-            return dist.MultivariateStudentT(self.params["df"], self.params["loc"], tril).log_prob(y)
-        cov2 = self.params["scale2"][:, None, None] ** 2 + self.label_cov
-        locs = torch.stack([self.params["loc"], self.params["loc"] + self.params["shift"]], dim=1)
-        trils = torch.stack([tril, torch.sqrt(cov2)], dim=1)
-        weights = torch.stack([-self.params["logit"], self.params["logit"]], dim=1) / 2
-        return dist.MixtureSameFamily(dist.Categorical(logits=weights),
-                                      dist.MultivariateNormal(locs, scale_tril=trils)).log_prob(y)
+def _standardised_log_density(quad: torch.Tensor, log_det: torch.Tensor, d: int, df: torch.Tensor | None
+                              ) -> torch.Tensor:
+    """``log N`` or ``log t_df`` from the Mahalanobis square ``quad`` and ``log |Sigma|``."""
+    if df is None:
+        return -0.5 * (quad + log_det + d * np.log(2 * np.pi))
+    return (torch.lgamma((df + d) / 2) - torch.lgamma(df / 2) - d / 2 * torch.log(df * np.pi) - 0.5 * log_det
+            - (df + d) / 2 * torch.log1p(quad / df))
 
 
 def _covariance(scale: torch.Tensor, corr: torch.Tensor | None) -> torch.Tensor:
@@ -272,8 +273,6 @@ def _as_tensors(z: np.ndarray, y: np.ndarray, label_cov: np.ndarray) -> tuple[to
     lc = torch.as_tensor(np.nan_to_num(label_cov), dtype=torch.float64)
     if lc.ndim == 1:
         lc = lc[:, None, None]
-    # a missing second quantity must not poison the covariance
-    lc = lc + torch.diag_embed((~observed).double() * 1.0)
     return zt, yt, lc, observed
 
 

@@ -1,0 +1,102 @@
+"""How far is the SVI head from the NUTS reference? Same frozen features, same stars, same priors.
+
+    python benchmarks/svi_vs_nuts.py [--model DIR] [--stars 1500] [--warmup 300] [--samples 300]
+
+For the joint mass-age head and the Teff head: fit SVI (low-rank MVN guide, the production path) and NUTS
+on the frozen embeddings of the same training stars, predict the same test-split stars, and compare the
+predictive distributions star by star: |mean difference| in units of the NUTS predictive std, the ratio
+of predictive stds, the correlation of ln mass and ln age, and each method's coverage of the transferred
+labels. Writes ``benchmarks/results/svi_vs_nuts.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def compare(model_path: str | None, n_stars: int, warmup: int, n_samples: int, out: Path) -> dict:
+    from bayesxp.bayesian_model import HEADS, load
+    from bayesxp.dataset import build_training_set
+    from bayesxp.heads import fit_nuts, fit_svi, predictive_samples
+
+    torch.set_num_threads(1)
+    model = load(model_path)
+    ts = build_training_set()
+    rng = np.random.default_rng(0)
+    results = {}
+    for name in ("mass_age", "teff"):
+        keys = HEADS[name]
+        config = model.config.mass_age if name == "mass_age" else model.config.labels
+        config = dataclasses.replace(config, num_samples=n_samples)
+        parts = {}
+        for split, size in (("train", n_stars), ("test", 1000)):
+            sub = ts.subset(split)
+            y, cov = model._head_targets(sub, keys)
+            rows = np.flatnonzero(np.isfinite(y).all(axis=1))
+            rows = np.sort(rng.choice(rows, min(size, len(rows)), replace=False))
+            sub = sub.subset(rows)
+            tokens = model.tokenizer.encode(sub.flux, sub.flux_error, sub.labels, sub.label_error)
+            z = model.feature_maps[name].transform(model.embeddings(tokens, "full")[name])
+            parts[split] = (z, y[rows], cov[rows])
+        z, y, cov = parts["train"]
+        timing = {}
+        start = time.perf_counter()
+        svi = fit_svi(z, y, cov, config)
+        timing["svi_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        nuts = fit_nuts(z, y, cov, config, warmup=warmup, num_samples=n_samples)
+        timing["nuts_seconds"] = time.perf_counter() - start
+        z_test, y_test, cov_test = parts["test"]
+        draws = {m: predictive_samples(f, z_test, seed=1)[0] for m, f in (("svi", svi), ("nuts", nuts))}
+        mean = {m: d.mean(axis=0) for m, d in draws.items()}
+        std = {m: d.std(axis=0) for m, d in draws.items()}
+        entry = {
+            "n_train": len(z), "n_test": len(z_test), **timing, "nuts": nuts.diagnostics,
+            "median_abs_mean_difference_over_nuts_std": np.median(np.abs(mean["svi"] - mean["nuts"]) / std["nuts"],
+                                                                  axis=0).tolist(),
+            "median_std_ratio_svi_over_nuts": np.median(std["svi"] / std["nuts"], axis=0).tolist(),
+        }
+        for m, d in draws.items():
+            # coverage of the (noisy) labels: predictive convolved with the label error
+            noisy = d + np.random.default_rng(2).standard_normal(d.shape) * np.sqrt(
+                np.diagonal(cov_test, axis1=1, axis2=2))[None]
+            lo, hi = np.quantile(noisy, [0.16, 0.84], axis=0)
+            entry[f"{m}_coverage_68"] = ((y_test >= lo) & (y_test <= hi)).mean(axis=0).tolist()
+            if d.shape[-1] == 2:
+                entry[f"{m}_median_corr"] = float(np.median([np.corrcoef(d[:, i, 0], d[:, i, 1])[0, 1]
+                                                             for i in range(d.shape[1])]))
+        results[name] = entry
+        print(name, json.dumps(entry), flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "svi_vs_nuts.json").write_text(json.dumps(results, indent=2))
+    lines = ["| head | train stars | SVI [s] | NUTS [s] | NUTS max r-hat | min ESS | median abs. mean diff / NUTS std |"
+             " median std ratio SVI/NUTS | 68% cov. SVI | 68% cov. NUTS |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, e in results.items():
+        fmt = lambda v: "/".join(f"{x:.2f}" for x in v)  # noqa: E731
+        lines.append(f"| {name} | {e['n_train']} | {e['svi_seconds']:.0f} | {e['nuts_seconds']:.0f} | "
+                     f"{e['nuts']['max_r_hat']:.3f} | {e['nuts']['min_n_eff']:.0f} | "
+                     f"{fmt(e['median_abs_mean_difference_over_nuts_std'])} | {fmt(e['median_std_ratio_svi_over_nuts'])} | "
+                     f"{fmt(e['svi_coverage_68'])} | {fmt(e['nuts_coverage_68'])} |")
+    (out / "svi_vs_nuts.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--stars", type=int, default=1500)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args()
+    compare(args.model, args.stars, args.warmup, args.samples, Path(args.output))
