@@ -17,11 +17,10 @@ no band at all) go to that star's ``status``; problems with the file raise
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
