@@ -1,0 +1,145 @@
+"""Features of the XGBoost baseline: the literature recipe of Leung & Bovy (2024).
+
+Per star, 63 columns (:data:`FEATURE_NAMES`):
+
+- ``bp0 ... bp29`` and ``rp0 ... rp29``: the first 30 BP and 30 RP XP pseudo-coefficients, the MAP
+  projection of the sampled spectrum onto the DR3 Hermite bases (:func:`bayesxp.xp_projection.project`),
+  normalised by the spectrum's median flux (Leung & Bovy divide by the G-band flux instead; trees are
+  invariant to a per-column scale, and the two normalisations differ only by a smooth colour term);
+- ``j_h``, ``j_k``, ``bp_rp``: 2MASS J-H, J-K and Gaia BP-RP colours from the TrainingSet labels.
+
+Missing values stay NaN: XGBoost learns a default branch for them. The projection (~1.8 ms per star) is
+cached in :func:`bayesxp.paths.cache_dir` as ``xp-pseudo-<hash>.npz``, keyed by a hash of the source ids,
+the flux and flux-error bytes and the projection's prior, so reruns load in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from bayesxp.dataset import TrainingSet
+from bayesxp.io.tables import atomic_path
+from bayesxp.paths import cache_dir
+
+__all__ = [
+    "N_COEFFICIENTS_USED",
+    "COLOUR_NAMES",
+    "FEATURE_NAMES",
+    "pseudo_coefficients",
+    "features_from_arrays",
+    "xp_features",
+]
+
+N_COEFFICIENTS_USED = 30
+"""Leading pseudo-coefficients kept per band (Leung & Bovy's XGBoost baseline)."""
+
+COLOUR_NAMES = ("j_h", "j_k", "bp_rp")
+"""Colour features, named as the TrainingSet labels they come from."""
+
+FEATURE_NAMES = tuple(
+    [f"bp{i}" for i in range(N_COEFFICIENTS_USED)]
+    + [f"rp{i}" for i in range(N_COEFFICIENTS_USED)]
+    + list(COLOUR_NAMES)
+)
+"""The 63 feature columns, in order."""
+
+_N_PER_BAND = 55  # coefficients per band in the projection's output (BP 0-54 then RP 0-54)
+_CACHE_FORMAT = "1"  # bump when the cached content changes meaning
+
+
+def _cache_key(source_id: np.ndarray, flux: np.ndarray, flux_error: np.ndarray) -> str:
+    from bayesxp.xp_projection import coefficient_prior
+
+    prior = coefficient_prior()
+    digest = hashlib.sha256()
+    digest.update(_CACHE_FORMAT.encode())
+    for array in (source_id, flux, flux_error, prior.mean, prior.covariance):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:20]
+
+
+def pseudo_coefficients(
+    source_id: np.ndarray, flux: np.ndarray, flux_error: np.ndarray, cache: bool = True
+) -> np.ndarray:
+    """MAP pseudo-coefficients of sampled spectra, read from or written to the on-disk cache.
+
+    Args:
+        source_id: ``(N,)`` identifiers (part of the cache key).
+        flux: ``(N, 343)`` flux over median flux.
+        flux_error: ``(N, 343)`` its errors.
+        cache: Use the cache (False: always project, write nothing; for timing).
+
+    Returns:
+        ``(N, 110)`` float64 coefficients, BP 0-54 then RP 0-54 (NaN rows for stars without flux).
+
+    Example:
+        >>> from bayesxp.xp_projection import coefficient_prior, merged_design_matrix
+        >>> flux = (merged_design_matrix() @ coefficient_prior().mean)[None]
+        >>> pseudo_coefficients(np.array([1]), flux, np.full_like(flux, 1e-3), cache=False).shape
+        (1, 110)
+    """
+    from bayesxp.xp_projection import project
+
+    path = cache_dir() / f"xp-pseudo-{_cache_key(source_id, flux, flux_error)}.npz" if cache else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as stored:
+                coefficients = stored["coefficients"]
+            if coefficients.shape == (len(flux), 2 * _N_PER_BAND):
+                return coefficients
+        except (OSError, KeyError, ValueError):
+            pass  # a damaged cache file is recomputed and overwritten
+    coefficients, _ = project(flux, flux_error)  # (N, 110)
+    if path is not None:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, coefficients=coefficients)
+    return coefficients
+
+
+def features_from_arrays(coefficients: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Assemble the feature matrix from projected coefficients and colours.
+
+    Args:
+        coefficients: ``(N, 110)`` pseudo-coefficients, BP 0-54 then RP 0-54.
+        colours: ``(N, 3)`` J-H, J-K, BP-RP (NaN allowed).
+
+    Returns:
+        ``(N, 63)`` float32 features in the order of :data:`FEATURE_NAMES`.
+
+    Example:
+        >>> features_from_arrays(np.zeros((2, 110)), np.full((2, 3), np.nan)).shape
+        (2, 63)
+    """
+    coefficients = np.asarray(coefficients, dtype=np.float64)
+    colours = np.asarray(colours, dtype=np.float64)
+    if coefficients.ndim != 2 or coefficients.shape[1] != 2 * _N_PER_BAND:
+        raise ValueError(f"coefficients must have shape (N, 110), got {coefficients.shape}")
+    if colours.shape != (len(coefficients), len(COLOUR_NAMES)):
+        raise ValueError(f"colours must have shape ({len(coefficients)}, 3), got {colours.shape}")
+    bp = coefficients[:, :N_COEFFICIENTS_USED]  # (N, 30)
+    rp = coefficients[:, _N_PER_BAND : _N_PER_BAND + N_COEFFICIENTS_USED]  # (N, 30)
+    return np.concatenate([bp, rp, colours], axis=1).astype(np.float32)  # (N, 63)
+
+
+def xp_features(ts: TrainingSet, cache: bool = True) -> np.ndarray:
+    """The baseline's features of every star of a TrainingSet (same rows, same order).
+
+    Args:
+        ts: The stars (any selection or split; used as given).
+        cache: Read and write the projection cache.
+
+    Returns:
+        ``(N, 63)`` float32 features, columns :data:`FEATURE_NAMES`; NaN where a value is missing.
+
+    Example:
+        >>> ts = TrainingSet.synthetic(3)
+        >>> xp_features(ts, cache=False).shape
+        (3, 63)
+    """
+    coefficients = pseudo_coefficients(ts.source_id, ts.flux, ts.flux_error, cache=cache)
+    colours = np.stack([ts.label(name)[0] for name in COLOUR_NAMES], axis=1)  # (N, 3)
+    return features_from_arrays(coefficients, colours)
