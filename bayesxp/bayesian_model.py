@@ -51,7 +51,7 @@ class HeadsConfig:
     """
 
     mass_age: HeadConfig = field(default_factory=HeadConfig)
-    labels: HeadConfig = field(default_factory=lambda: HeadConfig(n_features=16, svi_steps=2000))
+    labels: HeadConfig = field(default_factory=lambda: HeadConfig(n_features=32, svi_steps=2000))
     max_train_stars: int = 8000
 
 

@@ -92,22 +92,30 @@ def coefficient_prior(path: str | None = None, shrinkage: float = 1e-6) -> Coeff
     return CoefficientPrior(mean=normalised.mean(axis=0), covariance=covariance, n_sources=len(normalised))
 
 
-def project_cached(flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:
-    """:func:`project` with the default prior, cached on disk by a hash of the inputs.
+def project_cached(flux: np.ndarray, flux_error: np.ndarray, prior: CoefficientPrior | None = None,
+                   min_stars: int = 256) -> np.ndarray:
+    """:func:`project`, cached on disk by a hash of the inputs and the prior (batches of at least
+    ``min_stars``; smaller ones are projected directly).
 
     Args:
         flux: ``(N, 343)``.
         flux_error: ``(N, 343)``.
+        prior: The prior (default :func:`coefficient_prior`).
+        min_stars: Below this many stars the cache is not used.
 
     Returns:
         ``(N, 110)`` MAP pseudo-coefficients.
     """
+    prior = prior or coefficient_prior()
+    if len(flux) < min_stars:
+        return project(flux, flux_error, prior)[0]
     from bayesxp.io.tables import atomic_path
     from bayesxp.paths import cache_dir
 
     flux = np.ascontiguousarray(flux, dtype=np.float32)
     flux_error = np.ascontiguousarray(flux_error, dtype=np.float32)
-    digest = hashlib.sha256(flux.tobytes() + flux_error.tobytes()).hexdigest()[:20]
+    digest = hashlib.sha256(flux.tobytes() + flux_error.tobytes() + prior.mean.tobytes()
+                            + prior.covariance.tobytes()).hexdigest()[:20]
     path = cache_dir() / f"pseudo-coefficients-{digest}.npy"
     if path.is_file():
         try:
@@ -116,7 +124,7 @@ def project_cached(flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:
                 return cached
         except (OSError, ValueError):
             pass
-    coefficients, _ = project(flux, flux_error)
+    coefficients, _ = project(flux, flux_error, prior)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, coefficients, allow_pickle=False)
     return coefficients

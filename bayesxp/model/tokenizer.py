@@ -109,6 +109,17 @@ class Tokenizer:
         self.mean = np.zeros((len(self.keys), self.width), np.float64)
         self.std = np.ones((len(self.keys), self.width), np.float64)
         self.fitted = False
+        self._prior = None  # coefficients design: the MAP prior, saved with the model
+
+    @property
+    def prior(self):  # noqa: ANN201 - CoefficientPrior
+        """The pseudo-coefficient prior (coefficients design); built from the real DR3 vectors on first use
+        and then carried in :meth:`to_dict`, so a saved model needs no data folder."""
+        if self._prior is None:
+            from bayesxp.xp_projection import coefficient_prior
+
+            self._prior = coefficient_prior()
+        return self._prior
 
     # ids are 1-based: 0 is padding
     def key_id(self, key: str) -> int:
@@ -128,7 +139,7 @@ class Tokenizer:
             return flux.reshape(shape).astype(np.float64), flux_error.reshape(shape).astype(np.float64)
         from bayesxp.xp_projection import N_COEFFICIENTS, project_cached
 
-        coefficients = project_cached(flux, flux_error)  # (N, 110)
+        coefficients = project_cached(flux, flux_error, self.prior)  # (N, 110)
         keep = np.r_[np.arange(self.config.n_bp), N_COEFFICIENTS + np.arange(self.config.n_rp)]
         values = coefficients[:, keep][..., None]  # (N, S, 1)
         return values, np.zeros_like(values)
@@ -212,8 +223,12 @@ class Tokenizer:
         """JSON-ready statistics and config (saved with every model)."""
         from bayesxp.config import to_dict
 
-        return {"config": to_dict(self.config), "keys": list(self.keys), "mean": self.mean.tolist(),
-                "std": self.std.tolist()}
+        state = {"config": to_dict(self.config), "keys": list(self.keys), "mean": self.mean.tolist(),
+                 "std": self.std.tolist()}
+        if self.config.spectral == "coefficients":
+            state["prior"] = {"mean": self.prior.mean.tolist(), "covariance": self.prior.covariance.tolist(),
+                              "n_sources": self.prior.n_sources}
+        return state
 
     @classmethod
     def from_dict(cls, state: dict) -> Tokenizer:
@@ -225,5 +240,11 @@ class Tokenizer:
             raise ValueError("tokenizer keys in the file do not match its config")
         tokenizer.mean = np.array(state["mean"], np.float64)
         tokenizer.std = np.array(state["std"], np.float64)
+        if "prior" in state:
+            from bayesxp.xp_projection import CoefficientPrior
+
+            tokenizer._prior = CoefficientPrior(mean=np.array(state["prior"]["mean"], np.float64),
+                                                covariance=np.array(state["prior"]["covariance"], np.float64),
+                                                n_sources=int(state["prior"]["n_sources"]))
         tokenizer.fitted = True
         return tokenizer
