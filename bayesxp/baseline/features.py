@@ -9,19 +9,16 @@ Per star, 63 columns (:data:`FEATURE_NAMES`):
 - ``j_h``, ``j_k``, ``bp_rp``: 2MASS J-H, J-K and Gaia BP-RP colours from the TrainingSet labels.
 
 Missing values stay NaN: XGBoost learns a default branch for them. The projection (~1.8 ms per star) is
-cached in :func:`bayesxp.paths.cache_dir` as ``xp-pseudo-<hash>.npz``, keyed by a hash of the source ids,
-the flux and flux-error bytes and the projection's prior, so reruns load in a fraction of a second.
+cached by :func:`bayesxp.xp_projection.project_cached`, keyed by a hash of the flux and flux-error bytes
+and the projection's prior, so reruns load in a fraction of a second.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 from bayesxp.dataset import TrainingSet
-from bayesxp.io.tables import atomic_path
-from bayesxp.paths import cache_dir
+from bayesxp.io.xp_basis import N_COEFFICIENTS
 
 __all__ = [
     "N_COEFFICIENTS_USED",
@@ -45,33 +42,13 @@ FEATURE_NAMES = tuple(
 )
 """The 63 feature columns, in order."""
 
-_N_PER_BAND = 55  # coefficients per band in the projection's output (BP 0-54 then RP 0-54)
-_CACHE_FORMAT = "1"  # bump when the cached content changes meaning
-
-
-def _cache_key(source_id: np.ndarray, flux: np.ndarray, flux_error: np.ndarray) -> str:
-    from bayesxp.xp_projection import coefficient_prior
-
-    prior = coefficient_prior()
-    digest = hashlib.sha256()
-    digest.update(_CACHE_FORMAT.encode())
-    for array in (source_id, flux, flux_error, prior.mean, prior.covariance):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()[:20]
-
-
-def pseudo_coefficients(
-    source_id: np.ndarray, flux: np.ndarray, flux_error: np.ndarray, cache: bool = True
-) -> np.ndarray:
-    """MAP pseudo-coefficients of sampled spectra, read from or written to the on-disk cache.
+def pseudo_coefficients(flux: np.ndarray, flux_error: np.ndarray, cache: bool = True) -> np.ndarray:
+    """MAP pseudo-coefficients of sampled spectra (:func:`bayesxp.xp_projection.project_cached` when cached).
 
     Args:
-        source_id: ``(N,)`` identifiers (part of the cache key).
         flux: ``(N, 343)`` flux over median flux.
         flux_error: ``(N, 343)`` its errors.
-        cache: Use the cache (False: always project, write nothing; for timing).
+        cache: Use the on-disk cache (False: always project, write nothing; for timing).
 
     Returns:
         ``(N, 110)`` float64 coefficients, BP 0-54 then RP 0-54 (NaN rows for stars without flux).
@@ -79,25 +56,12 @@ def pseudo_coefficients(
     Example:
         >>> from bayesxp.xp_projection import coefficient_prior, merged_design_matrix
         >>> flux = (merged_design_matrix() @ coefficient_prior().mean)[None]
-        >>> pseudo_coefficients(np.array([1]), flux, np.full_like(flux, 1e-3), cache=False).shape
+        >>> pseudo_coefficients(flux, np.full_like(flux, 1e-3), cache=False).shape
         (1, 110)
     """
-    from bayesxp.xp_projection import project
+    from bayesxp.xp_projection import project, project_cached
 
-    path = cache_dir() / f"xp-pseudo-{_cache_key(source_id, flux, flux_error)}.npz" if cache else None
-    if path is not None and path.is_file():
-        try:
-            with np.load(path) as stored:
-                coefficients = stored["coefficients"]
-            if coefficients.shape == (len(flux), 2 * _N_PER_BAND):
-                return coefficients
-        except (OSError, KeyError, ValueError):
-            pass  # a damaged cache file is recomputed and overwritten
-    coefficients, _ = project(flux, flux_error)  # (N, 110)
-    if path is not None:
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, coefficients=coefficients)
-    return coefficients
+    return project_cached(flux, flux_error) if cache else project(flux, flux_error)[0]
 
 
 def features_from_arrays(coefficients: np.ndarray, colours: np.ndarray) -> np.ndarray:
@@ -116,12 +80,12 @@ def features_from_arrays(coefficients: np.ndarray, colours: np.ndarray) -> np.nd
     """
     coefficients = np.asarray(coefficients, dtype=np.float64)
     colours = np.asarray(colours, dtype=np.float64)
-    if coefficients.ndim != 2 or coefficients.shape[1] != 2 * _N_PER_BAND:
+    if coefficients.ndim != 2 or coefficients.shape[1] != 2 * N_COEFFICIENTS:
         raise ValueError(f"coefficients must have shape (N, 110), got {coefficients.shape}")
     if colours.shape != (len(coefficients), len(COLOUR_NAMES)):
         raise ValueError(f"colours must have shape ({len(coefficients)}, 3), got {colours.shape}")
     bp = coefficients[:, :N_COEFFICIENTS_USED]  # (N, 30)
-    rp = coefficients[:, _N_PER_BAND : _N_PER_BAND + N_COEFFICIENTS_USED]  # (N, 30)
+    rp = coefficients[:, N_COEFFICIENTS : N_COEFFICIENTS + N_COEFFICIENTS_USED]  # (N, 30)
     return np.concatenate([bp, rp, colours], axis=1).astype(np.float32)  # (N, 63)
 
 
@@ -140,6 +104,6 @@ def xp_features(ts: TrainingSet, cache: bool = True) -> np.ndarray:
         >>> xp_features(ts, cache=False).shape
         (3, 63)
     """
-    coefficients = pseudo_coefficients(ts.source_id, ts.flux, ts.flux_error, cache=cache)
+    coefficients = pseudo_coefficients(ts.flux, ts.flux_error, cache=cache)
     colours = np.stack([ts.label(name)[0] for name in COLOUR_NAMES], axis=1)  # (N, 3)
     return features_from_arrays(coefficients, colours)
