@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,7 +225,8 @@ class BayesXPModel:
         """Posterior samples over mass, age, Teff, logg and [M/H].
 
         Args:
-            x: Spectra in any form :func:`as_spectra` takes. A file is streamed in batches.
+            x: Spectra in any form :func:`as_spectra` takes. A file is read in batches; for files whose
+                samples would not fit in memory use :meth:`iter_posterior` or :func:`bayesxp.predict.predict_file`.
             flux_error: Errors when ``x`` is a flux array.
             num_samples: Samples per star S (default: the number of stored head draws, 200).
             context: ``"full"``: spectrum and whatever photometry the input has; ``"spectrum"``: spectrum only.
@@ -242,15 +244,32 @@ class BayesXPModel:
             (50, 240)
         """
         if isinstance(x, str | os.PathLike):
-            from bayesxp.io.archive import iter_spectra
-
-            parts = [self._posterior_batch(part, num_samples, context, seed + k)
-                     for k, part in enumerate(iter_spectra(x, batch_size))]
-            return _concatenate(parts)
+            return _concatenate(list(self.iter_posterior(x, num_samples, context, batch_size, seed)))
         spectra = as_spectra(x, flux_error)
         parts = [self._posterior_batch(spectra.take(slice(s, s + batch_size)), num_samples, context, seed + k)
                  for k, s in enumerate(range(0, max(len(spectra), 1), batch_size))]
         return _concatenate(parts)
+
+    def iter_posterior(self, path: str | os.PathLike, num_samples: int | None = None, context: str = "full",
+                       batch_size: int = 2048, seed: int = 0, skip: set[int] | None = None
+                       ) -> Iterator[Posterior | None]:
+        """Posteriors of a file, one batch at a time (memory bounded by ``batch_size``, whatever the file size).
+
+        Args:
+            path: Any file :func:`bayesxp.io.archive.read_spectra` reads.
+            num_samples: Samples per star.
+            context: ``"full"`` or ``"spectrum"``.
+            batch_size: Stars per batch.
+            seed: Batch k uses ``seed + k``.
+            skip: Batch indices to read past without predicting (they yield None): resuming.
+
+        Yields:
+            One :class:`Posterior` per batch, in file order.
+        """
+        from bayesxp.io.archive import iter_spectra
+
+        for k, part in enumerate(iter_spectra(path, batch_size)):
+            yield None if skip and k in skip else self._posterior_batch(part, num_samples, context, seed + k)
 
     def _posterior_batch(self, spectra: SampledSpectra, num_samples: int | None, context: str, seed: int) -> Posterior:
         n = len(spectra)

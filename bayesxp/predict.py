@@ -42,7 +42,6 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
         ``{"stars": n, "ok": n_ok, "failed": {reason: count}, "seconds": t, "resumed_batches": k}``.
     """
     from bayesxp.bayesian_model import load
-    from bayesxp.io.archive import iter_spectra
 
     input_path, output_path = Path(input_path), Path(output_path)
     table_format(output_path)  # refuse an unknown output suffix before any work
@@ -59,16 +58,15 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
         partial.mkdir(parents=True)
     stamp_file.write_text(json.dumps(stamp))
     start = time.perf_counter()
-    resumed = 0
-    for k, spectra in enumerate(iter_spectra(input_path, batch_size)):
-        part = partial / f"part-{k:06d}.parquet"
-        if part.is_file():
-            resumed += 1
+    done = {int(p.stem.split("-")[1]) for p in partial.glob("part-*.parquet")}
+    resumed = len(done)
+    for k, posterior in enumerate(model.iter_posterior(input_path, num_samples, context, batch_size, seed,
+                                                       skip=done)):
+        if posterior is None:  # batch written by an earlier, interrupted run
             continue
-        posterior = model.posterior(spectra, num_samples=num_samples, context=context, seed=seed + k)
-        write_table(posterior.to_table(), part)
+        write_table(posterior.to_table(), partial / f"part-{k:06d}.parquet")
         if progress:
-            print(f"batch {k}: {len(spectra)} stars, {int((posterior.status == 'ok').sum())} predicted "
+            print(f"batch {k}: {len(posterior)} stars, {int((posterior.status == 'ok').sum())} predicted "
                   f"({time.perf_counter() - start:.1f} s)", flush=True)
     parts = sorted(partial.glob("part-*.parquet"))
     if not parts:
