@@ -4,6 +4,7 @@
   write ``summary.md``, ``summary.json`` and ``label_distributions.png``.
 - ``bayesxp demo [--output DIR]``: the main job on the bundled demo stars with the shipped model.
 - ``bayesxp predict --input FILE --output FILE [--model DIR] [--num-samples S]``: posteriors per star.
+- ``bayesxp calibrate --model DIR --labels FILE --output DIR``: a calibration campaign.
 - ``bayesxp train --config configs/model.yaml``: train the foundation model.
 - ``bayesxp fit-heads --foundation DIR --output DIR``: fit the Bayesian heads on it.
 """
@@ -136,6 +137,18 @@ def _mass_age_domain(ts) -> dict:  # noqa: ANN001
             for key in ("teff", "logg", "m_h")}
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from bayesxp.campaign import calibrate_command
+
+    overrides = {k: v for k, v in {"baseline": args.baseline, "max_stars": args.max_stars,
+                                   "num_samples": args.num_samples}.items() if v is not None}
+    if args.skip_baseline:
+        overrides["skip_baseline"] = True
+    if args.no_recalibration:
+        overrides["recalibrate"] = False
+    return calibrate_command(args.model, args.labels, args.output, config=args.config, **overrides)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for the docs and the tests)."""
     parser = argparse.ArgumentParser(prog="bayesxp", description=__doc__.splitlines()[0])
@@ -161,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--seed", type=int, default=0)
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(handler=_predict)
+
+    calibrate = commands.add_parser("calibrate", help="calibration campaign of a model against labels")
+    calibrate.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    calibrate.add_argument("--labels", required=True,
+                           help="'test-split', 'seismic-dev', a CSV in the xp_seismic_dev layout, or a DistMass FITS")
+    calibrate.add_argument("--output", required=True, help="report folder")
+    calibrate.add_argument("--config", default=None, help="YAML filling CampaignConfig")
+    calibrate.add_argument("--baseline", default=None, help="XGBoost baseline folder (default: fit or reuse)")
+    calibrate.add_argument("--skip-baseline", action="store_true")
+    calibrate.add_argument("--max-stars", type=int, default=None)
+    calibrate.add_argument("--num-samples", type=int, default=None)
+    calibrate.add_argument("--no-recalibration", action="store_true")
+    calibrate.set_defaults(handler=_calibrate)
 
     train = commands.add_parser("train", help="train the foundation model")
     train.add_argument("--config", default="configs/model.yaml", help="YAML filling RunConfig")

@@ -207,7 +207,9 @@ class Posterior:
         if not np.isfinite(data).all():
             raise ValueError(f"star {self.source_id[i]} has no samples (status: {self.status[i]})")
         labels = [f"{q} [{UNITS.get(q, '')}]" for q in names]
-        return corner.corner(data, labels=labels, quantiles=[0.16, 0.5, 0.84], show_titles=True)
+        # gaiaxpy's plotter turns LaTeX on globally when imported; corner plots must not need a TeX install
+        with matplotlib.rc_context({"text.usetex": False}):
+            return corner.corner(data, labels=labels, quantiles=[0.16, 0.5, 0.84], show_titles=True)
 
 
 def json_units(samples: dict[str, np.ndarray]) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table, vstack
 
-from bayesxp.errors import BayesXPError
+from bayesxp.errors import BayesXPError, InputFileError
 from bayesxp.io.tables import read_table, table_format, write_table
 
 __all__ = ["predict_file"]
@@ -45,6 +45,8 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
 
     input_path, output_path = Path(input_path), Path(output_path)
     table_format(output_path)  # refuse an unknown output suffix before any work
+    if not input_path.is_file():
+        raise InputFileError(input_path, "file does not exist" if not input_path.exists() else "is not a file")
     if output_path.resolve() == input_path.resolve():
         raise BayesXPError(f"{output_path}: the output would overwrite the input")
     model = load(model_path)

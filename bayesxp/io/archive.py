@@ -29,8 +29,8 @@ import pandas as pd
 from astropy.table import Table
 
 from bayesxp.errors import InputFileError
-from bayesxp.io.library import sampled_from_table
-from bayesxp.io.tables import read_table, table_format
+from bayesxp.io.library import sampled_from_table, with_note
+from bayesxp.io.tables import ID_COLUMNS, check_text_complete, parse_source_ids, read_table, table_format
 from bayesxp.io.xp_basis import (
     BANDS,
     BP_RANGE_NM,
@@ -63,6 +63,7 @@ _TRIL_DIAGONAL = np.tril_indices(_N, k=0)
 _MISSING_TOKENS = frozenset({"", "null", "none", "--", "nan", "masked"})
 _BRACKETS = str.maketrans("", "", "[](){}")
 _SEPARATORS = re.compile(r"[,\s]+")
+_INTEGER = re.compile(r"[+-]?\d+")
 _FLAT_ERROR_PATTERNS = ("e_{band}_coeff_{i}", "{band}_coeff_err_{i}", "{band}_coeff_error_{i}",
                         "{band}_coeff_{i}_error")
 _CHUNK = 512  # stars per block in the vectorised maths: (512, 55, 343) float64 is 77 MB
@@ -543,18 +544,19 @@ def _layout(colnames: list[str]) -> str | None:
     return None
 
 
-def _source_ids(table: Table, path: str | os.PathLike) -> np.ndarray:
+def _source_ids(table: Table, path: str | os.PathLike) -> tuple[np.ndarray, dict[int, str]]:
+    """``(ids, {row: why its id is unusable})``; see :func:`bayesxp.io.tables.parse_source_ids`."""
     if "source_id" not in table.colnames:
         raise InputFileError(path, f"required column is missing (have: {', '.join(table.colnames[:20])})",
                              column="source_id")
-    column = np.ma.asarray(table["source_id"])
-    if column.dtype.kind == "f" and np.any(np.abs(np.ma.filled(column, 0)) > 2**53):
-        raise InputFileError(path, "source ids are stored as floating-point numbers, which lose their last "
-                             "digits; write them as integers", column="source_id")
-    try:
-        return _native(np.ma.filled(column, 0)).astype(np.int64)
-    except (TypeError, ValueError) as exc:
-        raise InputFileError(path, f"source ids must be integers ({exc})", column="source_id") from exc
+    return parse_source_ids(table["source_id"], path, "source_id")
+
+
+def _note_ids(xp: XPContinuous, problems: dict[int, str]) -> XPContinuous:
+    """Add each unusable id's note to the star's status (a star without an id is still predicted)."""
+    for i, why in problems.items():
+        xp.status[i] = with_note(xp.status[i], why)
+    return xp
 
 
 def _packed_band(table: Table, band: str, n: int, path: str | os.PathLike) -> _BandCells:
@@ -622,7 +624,7 @@ def _continuous_from_table(table: Table, path: str | os.PathLike) -> XPContinuou
                 "no XP coefficient columns (need bp_coefficients and/or rp_coefficients with their "
                 "_coefficient_errors, or the flat bp_coeff_0..54 with e_bp_coeff_0..54)")
         raise InputFileError(path, what, column="bp_coefficients")
-    source_id = _source_ids(table, path)
+    source_id, id_problems = _source_ids(table, path)
     n = len(source_id)
     used: list[str] = []
     if layout == "packed":
@@ -637,20 +639,15 @@ def _continuous_from_table(table: Table, path: str | os.PathLike) -> XPContinuou
     scalar = [c for c in table.colnames if c not in used and np.ma.asarray(table[c]).ndim == 1
               and np.ma.asarray(table[c]).dtype.kind != "O"]
     meta = pd.DataFrame({c: _meta_column(table[c]) for c in scalar})
-    return _assemble(path, source_id, bands, meta, _scalar_column(table, "phot_g_mean_flux", n),
-                     _scalar_column(table, "phot_g_mean_mag", n))
+    meta["source_id"] = source_id
+    xp = _assemble(path, source_id, bands, meta, _scalar_column(table, "phot_g_mean_flux", n),
+                   _scalar_column(table, "phot_g_mean_mag", n))
+    return _note_ids(xp, id_problems)
 
 
 def _check_text_complete(path: Path) -> None:
-    """Refuse a CSV/ECSV file cut inside a quoted array (astropy silently drops such a last row)."""
-    if table_format(path) not in ("ascii.csv", "ascii.ecsv") or not path.is_file():
-        return
-    quotes = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 24):
-            quotes += block.count(b'"')
-    if quotes % 2:
-        raise InputFileError(path, "file is truncated: a quoted field is not closed (the last row is cut off)")
+    """Refuse a CSV/ECSV file cut off in its last row (see :func:`bayesxp.io.tables.check_text_complete`)."""
+    check_text_complete(path)
 
 
 def _read_any_table(path: Path) -> Table:
@@ -706,7 +703,8 @@ def _read_avro(path: Path) -> XPContinuous:
     if any("sourceId" not in r for r in records):
         raise InputFileError(path, "required field is missing (the source_id)", column="sourceId")
     n = len(records)
-    source_id = np.array([r["sourceId"] if r["sourceId"] is not None else 0 for r in records], dtype=np.int64)
+    source_id, id_problems = parse_source_ids([r["sourceId"] if r["sourceId"] is not None else "" for r in records],
+                                              path, "sourceId")
     columns: dict[str, list] = {"source_id": list(source_id)}
     columns.update({name: [_get(r, keys) for r in records] for name, keys in _AVRO_TOP.items()})
     bands = {}
@@ -734,7 +732,7 @@ def _read_avro(path: Path) -> XPContinuous:
     meta = pd.DataFrame({name: pd.array(values, dtype="Float64").to_numpy(np.float64, na_value=np.nan)
                          if name != "source_id" else source_id for name, values in columns.items()})
     nan = np.full(n, np.nan)
-    return _assemble(path, source_id, bands, meta, nan, nan.copy())
+    return _note_ids(_assemble(path, source_id, bands, meta, nan, nan.copy()), id_problems)
 
 
 # ------------------------------------------------------------------------------------------- public
@@ -908,22 +906,9 @@ def _sampled_from_any(table: Table, path: Path) -> SampledSpectra:
             f"({WAVELENGTH_NM[0]:g}..{WAVELENGTH_NM[-1]:g} nm in {WAVELENGTH_NM[1] - WAVELENGTH_NM[0]:g} nm "
             "steps, the grid of the archive's XP_SAMPLED product); read the XP continuous file instead, or "
             "sample it with gaiaxpy.calibrate(sampling=bayesxp.spectra.WAVELENGTH_NM)", column="flux")
-    spectra = sampled_from_table(table, path)
-    if "medflux" in table.colnames:
-        return spectra
-    # no medflux: absolute flux (the archive's XP_SAMPLED); already normalised input gets medflux ~ 1
-    flux, flux_error, medflux = normalise_by_median(spectra.flux, spectra.flux_error)
-    status = spectra.status.copy()
-    no_median = (status == STATUS_OK) & ~np.isfinite(medflux)
-    status[no_median] = "median flux is not positive; cannot normalise"
-    return SampledSpectra(
-        source_id=spectra.source_id,
-        flux=flux.astype(np.float32),
-        flux_error=flux_error.astype(np.float32),
-        medflux=medflux,
-        status=status,
-        meta=spectra.meta,
-    )
+    # absolute flux (the archive's XP_SAMPLED) or the library layout in other units: divided by the median
+    # here, in float64; the library's own rows (median exactly 1) are read as they are
+    return sampled_from_table(table, path, normalise=True)
 
 
 def read_spectra(path: str | os.PathLike) -> SampledSpectra:
@@ -998,15 +983,24 @@ def iter_spectra(path: str | os.PathLike, batch_size: int = 2048) -> Iterator[Sa
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
+        if not path.is_file():
+            read_table(path)  # the same clear error as every other reader (missing, a folder)
+        n_rows = 0
         try:
             reader = pq.ParquetFile(path)
             batches = reader.iter_batches(batch_size=batch_size)
             for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                n_rows += batch.num_rows
                 yield spectra_from_table(Table(batch.to_pydict()), path)
         except InputFileError:
             raise
         except Exception as exc:  # pyarrow raises many private types for corrupt files
-            raise InputFileError(path, f"cannot be read as parquet ({type(exc).__name__}: {exc})") from exc
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            raise InputFileError(path, f"cannot be read as parquet ({message})") from exc
+        if n_rows == 0:
+            raise InputFileError(path, "table has no rows")
         return
     if fmt == "fits":
         from astropy.io import fits
@@ -1032,14 +1026,27 @@ def iter_spectra(path: str | os.PathLike, batch_size: int = 2048) -> Iterator[Sa
 
 
 def _numeric_columns(table: Table) -> Table:
-    """Scalar string columns that hold numbers become numbers (CSV chunks are read as text)."""
+    """Scalar string columns that hold numbers become numbers (CSV chunks are read as text).
+
+    Integer columns stay exact int64 (masked where empty), so 19-digit source ids keep every digit; an id
+    column with anything else in it stays text, to be parsed row by row.
+    """
     import pandas as pd
+    from astropy.table import MaskedColumn
 
     out = Table()
     for name in table.colnames:
         values = np.asarray(table[name]).astype(str)
-        converted = pd.to_numeric(pd.Series(values).replace({"": None, "null": None}), errors="coerce")
         stripped = np.char.strip(values)
+        empty = np.isin(np.char.lower(stripped), ["", "null", "nan", "--"])
+        if (~empty).any() and all(_INTEGER.fullmatch(v) and -(2**63) <= int(v) < 2**63 for v in stripped[~empty]):
+            integers = np.array([int(v) if not e else 0 for v, e in zip(stripped, empty)], dtype=np.int64)
+            out[name] = MaskedColumn(integers, mask=empty) if empty.any() else integers
+            continue
+        if name in ID_COLUMNS:
+            out[name] = values
+            continue
+        converted = pd.to_numeric(pd.Series(values).replace({"": None, "null": None}), errors="coerce")
         bracketed = np.char.startswith(stripped, "[") | np.char.startswith(stripped, "(")
         if converted.notna().sum() >= (values != "").sum() and not bracketed.any():
             out[name] = converted.to_numpy()

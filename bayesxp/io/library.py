@@ -17,16 +17,17 @@ import pandas as pd
 from astropy.table import Table
 
 from bayesxp.errors import InputFileError
-from bayesxp.io.tables import read_table, require_columns
+from bayesxp.io.tables import parse_source_ids, read_table, require_columns
 from bayesxp.paths import library_path
 from bayesxp.spectra import N_SAMPLES, STATUS_OK, SampledSpectra
 
-__all__ = ["read_sampled_table", "read_library", "LIBRARY_LABELS", "sampled_from_table", "star_status"]
+__all__ = ["read_sampled_table", "read_library", "LIBRARY_LABELS", "sampled_from_table", "star_status", "with_note"]
 
 #: APOGEE label columns of the library (value and ``_err``).
 LIBRARY_LABELS = ("teff", "logg", "fe_h", "alpha_m")
 
 _ID_COLUMNS = ("gaiaedr3_source_id", "source_id", "gaiadr3_source_id")
+_MISSING_TEXT = frozenset({"", "null", "none", "--", "nan", "masked"})
 
 
 def _native(values: np.ndarray) -> np.ndarray:
@@ -37,37 +38,63 @@ def _native(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _as_matrix(column: object, name: str, path: str | os.PathLike) -> tuple[np.ndarray, dict[int, int]]:
-    """A flux-like column as a float ``(N, 343)`` matrix, from an array column or bracketed strings.
+def _as_matrix(column: object, name: str, path: str | os.PathLike) -> tuple[np.ndarray, dict[int, str]]:
+    """A flux-like column as a float ``(N, 343)`` matrix, from an array column, list cells or bracketed strings.
 
     Returns:
-        The matrix (rows of the wrong length are NaN) and ``{row: length}`` for those rows.
+        The matrix (NaN rows where a cell is empty, of the wrong length or not numbers) and
+        ``{row: what is wrong}`` for those rows.
+
+    Raises:
+        InputFileError: If the whole column is unusable: a 2-D array of another width, or no row holding a
+            list of numbers.
     """
-    values = np.asarray(column)
-    if values.dtype.kind in "fiu" and values.ndim == 2:
+    values = np.ma.asarray(column) if hasattr(column, "mask") else np.asarray(column)
+    if values.dtype.kind in "fiub" and values.ndim == 2:
         if values.shape[1] != N_SAMPLES:
             raise InputFileError(path, f"has {values.shape[1]} samples per star, expected {N_SAMPLES}", column=name)
-        return _native(values).astype(np.float64), {}
+        return np.ma.filled(_native(values).astype(np.float64), np.nan), {}
     matrix = np.full((len(values), N_SAMPLES), np.nan)
-    wrong_length = {}
+    problems: dict[int, str] = {}
+    mask = np.ma.getmaskarray(values) if values.ndim == 1 else np.zeros(len(values), bool)
+    n_given = n_unparsed = 0
     for i, cell in enumerate(values):
-        if isinstance(cell, str | bytes):
-            text = cell.decode() if isinstance(cell, bytes) else cell
-            items = [v for v in text.strip().strip("[]()").replace(" ", ",").split(",") if v.strip()]
-            try:
-                row = np.array([np.nan if v.strip() in ("null", "--", "nan", "NaN") else float(v) for v in items])
-            except ValueError as exc:
-                raise InputFileError(path, f"row {i}: not a list of numbers ({exc})", column=name) from exc
-        else:
-            try:
-                row = np.asarray(cell, dtype=np.float64).ravel()
-            except (TypeError, ValueError) as exc:
-                raise InputFileError(path, f"row {i}: not numeric ({exc})", column=name) from exc
+        row, why = (None, "is missing") if mask[i] else _cell_values(cell)
+        if row is None:
+            problems[i] = f"{name} {why}"
+            n_unparsed += why != "is missing"
+            n_given += why != "is missing"
+            continue
+        n_given += 1
         if len(row) == N_SAMPLES:
             matrix[i] = row
         else:
-            wrong_length[i] = len(row)
-    return matrix, wrong_length
+            problems[i] = f"{name} has {len(row)} samples, expected {N_SAMPLES}"
+    if n_given and n_unparsed == n_given:
+        raise InputFileError(path, f"holds no list of numbers in any row (row 0: {problems[0][len(name) + 1:]})"
+                             if 0 in problems else "holds no list of numbers in any row", column=name)
+    return matrix, problems
+
+
+def _cell_values(cell: object) -> tuple[np.ndarray | None, str]:
+    """One cell as a flat float64 array, or ``(None, why)``; never raises."""
+    if cell is None or cell is np.ma.masked:
+        return None, "is missing"
+    if isinstance(cell, bytes):
+        cell = cell.decode("utf-8", errors="replace")
+    if isinstance(cell, str):
+        items = [v.strip() for v in cell.strip().strip("[]()").replace(" ", ",").split(",") if v.strip()]
+        if not items or (len(items) == 1 and items[0].lower() in _MISSING_TEXT):
+            return None, "is missing"
+        try:
+            return np.array([np.nan if v.lower() in _MISSING_TEXT else float(v) for v in items]), ""
+        except ValueError as exc:
+            return None, f"is not a list of numbers ({str(exc)[:60]})"
+    try:
+        row = np.ma.filled(np.ma.asarray(cell).astype(np.float64), np.nan).ravel()
+    except (TypeError, ValueError) as exc:
+        return None, f"is not a list of numbers ({str(exc)[:60]})"
+    return row, ""
 
 
 def star_status(flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:
@@ -88,7 +115,8 @@ def star_status(flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:
         >>> star_status(f, np.full((2, 343), 0.01)).tolist()
         ['ok', 'no finite flux samples']
     """
-    good = np.isfinite(flux) & np.isfinite(flux_error) & (flux_error > 0)
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(flux) & np.isfinite(flux_error) & (flux_error > 0)
     n_good = good.sum(axis=1)
     status = np.full(flux.shape[0], STATUS_OK, dtype=object)
     all_nan = ~np.isfinite(flux).any(axis=1)
@@ -97,59 +125,116 @@ def star_status(flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:
     return status
 
 
-def sampled_from_table(table: Table, path: str | os.PathLike = "<table>") -> SampledSpectra:
+def with_note(status: object, note: str) -> str:
+    """A star's status with a note added (``"ok"`` is replaced by the note).
+
+    Example:
+        >>> with_note("ok", "missing source_id"), with_note("missing BP", "missing source_id")
+        ('missing source_id', 'missing BP; missing source_id')
+    """
+    return note if status == STATUS_OK else f"{status}; {note}"
+
+
+def sampled_from_table(table: Table, path: str | os.PathLike = "<table>", normalise: bool = False) -> SampledSpectra:
     """Turn a table in the library layout into :class:`SampledSpectra`, keeping every row.
 
     Bad samples (NaN or infinite flux, non-positive or NaN errors) become NaN; a star with too few good
-    samples, or a flux array of the wrong length, keeps its row with a status that says why.
+    samples, a flux cell that is empty, not numbers or of the wrong length, keeps its row with a status that
+    says why. A row whose id cannot be read gets id 0 and a ``"missing source_id"`` note (still usable).
 
     Args:
-        table: Table with ``flux`` and ``flux_error`` (``(N, 343)`` array columns or bracketed strings),
-            optional ``medflux``, an id column (``gaiaedr3_source_id`` or ``source_id``) and any labels or
-            photometry, which go to ``meta``.
+        table: Table with ``flux`` and ``flux_error`` (``(N, 343)`` array columns, list cells or bracketed
+            strings), optional ``medflux``, an id column (``gaiaedr3_source_id`` or ``source_id``) and any
+            labels or photometry, which go to ``meta``.
         path: The file the table came from, for messages.
+        normalise: Divide every star by its median flux, in float64, so a file in any flux unit gives the
+            same normalised spectra: always without a ``medflux`` column (the archive's absolute XP_SAMPLED
+            flux); with one (the library layout, median 1), only rows whose median is outside 0.5..2, i.e.
+            in other units, with ``medflux`` multiplied by it.
 
     Returns:
         The spectra; ``meta`` holds every scalar column.
 
     Raises:
-        InputFileError: If ``flux`` or ``flux_error`` is missing or not numeric.
+        InputFileError: If ``flux`` or ``flux_error`` is missing, or no row of it holds numbers.
     """
     require_columns(table, ["flux", "flux_error"], path)
-    flux, wrong_flux = _as_matrix(table["flux"], "flux", path)
-    flux_error, wrong_error = _as_matrix(table["flux_error"], "flux_error", path)
+    flux, flux_problems = _as_matrix(table["flux"], "flux", path)
+    flux_error, error_problems = _as_matrix(table["flux_error"], "flux_error", path)
     n = len(table)
     id_column = next((c for c in _ID_COLUMNS if c in table.colnames), None)
+    id_problems: dict[int, str] = {}
     if id_column is None:
         source_id = np.zeros(n, dtype=np.int64)
     else:
-        raw = table[id_column]
-        mask = np.asarray(getattr(raw, "mask", np.zeros(n, bool)))
-        try:
-            source_id = np.where(mask, 0, _native(np.asarray(raw.filled(0) if hasattr(raw, "filled") else raw)))
-            source_id = source_id.astype(np.int64)
-        except (TypeError, ValueError) as exc:
-            raise InputFileError(path, f"source ids must be integers ({exc})", column=id_column) from exc
-    bad_sample = ~(np.isfinite(flux) & np.isfinite(flux_error) & (flux_error > 0))
-    status = star_status(flux, flux_error)
-    for i, length in {**wrong_error, **wrong_flux}.items():
-        column = "flux" if i in wrong_flux else "flux_error"
-        status[i] = f"{column} has {length} samples, expected {N_SAMPLES}"
-    flux = np.where(bad_sample, np.nan, flux)
-    flux_error = np.where(bad_sample, np.nan, flux_error)
-    medflux = _native(np.asarray(table["medflux"], dtype=np.float64)) if "medflux" in table.colnames else np.ones(n)
+        source_id, id_problems = parse_source_ids(table[id_column], path, id_column)
+    medflux = _scalar(table["medflux"]) if "medflux" in table.colnames else np.ones(n)
+    no_median = np.zeros(n, dtype=bool)
+    if normalise:
+        flux, flux_error, medflux, no_median = _renormalise(flux, flux_error, medflux, "medflux" in table.colnames)
+    with np.errstate(over="ignore", invalid="ignore"):
+        flux32, error32 = flux.astype(np.float32), flux_error.astype(np.float32)  # beyond float32: inf, masked
+        bad_sample = ~(np.isfinite(flux32) & np.isfinite(error32) & (error32 > 0))
+    status = star_status(flux32, error32)
+    for i, why in {**error_problems, **flux_problems}.items():
+        status[i] = why
+    unnormalised = (status == STATUS_OK) & no_median
+    status[unnormalised] = "median flux is not positive; cannot normalise"
+    bad_sample |= unnormalised[:, None]
+    for i, why in id_problems.items():
+        status[i] = with_note(status[i], why)
+    flux32[bad_sample] = np.nan
+    error32[bad_sample] = np.nan
     scalar = [c for c in table.colnames if c not in ("flux", "flux_error") and table[c].ndim == 1]
     meta = pd.DataFrame({c: _meta_column(table[c]) for c in scalar})
-    if id_column is not None and id_column != "source_id":
-        meta = meta.rename(columns={id_column: "source_id"})
+    if id_column is not None:
+        meta = meta.drop(columns=[id_column]).assign(source_id=source_id) if len(meta.columns) else \
+            pd.DataFrame({"source_id": source_id})
     return SampledSpectra(
         source_id=source_id,
-        flux=flux.astype(np.float32),
-        flux_error=flux_error.astype(np.float32),
+        flux=flux32,
+        flux_error=error32,
         medflux=medflux,
         status=status,
         meta=meta,
     )
+
+
+def _scalar(column: object) -> np.ndarray:
+    """A numeric column as float64, NaN where masked or not a number."""
+    values = np.ma.asarray(column)
+    try:
+        return np.ma.filled(_native(values).astype(np.float64), np.nan)
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(np.ma.filled(values.astype(str), "")), errors="coerce").to_numpy(np.float64)
+
+
+def _renormalise(flux: np.ndarray, flux_error: np.ndarray, medflux: np.ndarray, has_medflux: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Divide rows whose median over good samples is not 1 by it (float64); ``medflux`` follows.
+
+    Returns:
+        ``(flux, flux_error, medflux, no_median)``, the last ``(N,)`` True where a row has good samples but
+        no positive median (it cannot be normalised).
+    """
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(flux) & np.isfinite(flux_error) & (flux_error > 0)
+    median = np.full(len(flux), np.nan)
+    rows = good.any(axis=1)
+    if rows.any():
+        median[rows] = np.nanmedian(np.where(good[rows], flux[rows], np.nan), axis=1)
+    positive = median > 0
+    # a library table's rows have median 1 (a few masked samples move it a little: left as they are);
+    # a median far from 1 is flux in other units
+    change = positive & ((median < 0.5) | (median > 2.0)) if has_medflux else positive
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        flux = np.where(change[:, None], flux / np.where(change, median, 1.0)[:, None], flux)
+        flux_error = np.where(change[:, None], flux_error / np.where(change, median, 1.0)[:, None], flux_error)
+        if has_medflux:
+            medflux = np.where(change, np.where(np.isfinite(medflux), medflux, 1.0) * median, medflux)
+        else:
+            medflux = np.where(positive, median, np.nan)
+    return flux, flux_error, medflux, rows & ~positive
 
 
 def _meta_column(column: object) -> np.ndarray:

@@ -50,6 +50,7 @@ mass_source, mass_err_source, age_gyr, age_err, age_source, age_err_source, evol
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -60,7 +61,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from bayesxp.errors import InputFileError
-from bayesxp.io.tables import read_table, require_columns
+from bayesxp.io.tables import check_text_complete, read_table, require_columns
 from bayesxp.paths import data_dir as default_data_dir
 
 __all__ = [
@@ -108,6 +109,7 @@ CATALOGUES = ("apokasc2", "apokasc705", "apokasc3", "miglio21", "montalban21", "
 ID_COLUMNS = ("apogee_id", "kic", "gaia_source_id", "epic", "corot_id")
 
 _SENTINELS = (-9999.0, -999.0)
+_INTEGER = re.compile(r"[+-]?\d+")
 _FILES = {
     "apokasc2": "APOKASC2_astroNN_APOGEE_VAC.h5",
     "apokasc2_ages": "APOKASC2_astroNN_ages.h5",
@@ -166,7 +168,8 @@ def _int64(values: object) -> pd.arrays.IntegerArray:
     values = np.asarray(values)
     if values.dtype.kind in "SUO":
         text = _strings(values, mask)
-        ints = [int(t) if t not in ("", "--", "nan", "None") else None for t in text]
+        # anything but an integer (a damaged cell) is NA for that row only
+        ints = [int(t) if _INTEGER.fullmatch(t) and -(2**63) <= int(t) < 2**63 else None for t in text]
         return pd.array(ints, dtype="Int64")
     values = _native(values)
     if values.dtype.kind == "f":
@@ -988,10 +991,13 @@ def read_seismic_dev(path: str | os.PathLike | None = None, data_dir: str | os.P
     path = Path(path) if path is not None else folder / "xp_seismic_dev.csv"
     if not path.is_file():
         raise InputFileError(path, "file does not exist")
+    check_text_complete(path)
     try:
         dev = pd.read_csv(path, dtype={"apogee_id": str, "apokasc2_es": str, "apokasc3_es": str})
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise InputFileError(path, f"cannot be read as csv ({exc})") from exc
+    if dev.empty:
+        raise InputFileError(path, "table has no rows")
     for column in ("xp_row", "apogee_id"):
         if column not in dev:
             raise InputFileError(path, "required column is missing", column=column)
@@ -1026,7 +1032,7 @@ def read_seismic_dev(path: str | os.PathLike | None = None, data_dir: str | os.P
         if found is None and "gaia_source_id" in dev and pd.notna(star["gaia_source_id"]):
             found = by_gaia.get(int(star["gaia_source_id"]))
         rows.append(found)
-    located = np.array([r is not None for r in rows])
+    located = np.array([r is not None for r in rows], dtype=bool)
     index = [r if r is not None else 0 for r in rows]
     consensus = {"mass", "mass_err", "mass_source", "mass_err_source", "age_gyr", "age_err", "age_source",
                  "age_err_source", "evolutionary_state"}

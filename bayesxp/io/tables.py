@@ -7,8 +7,10 @@ leaves a half-written output behind.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,7 +26,9 @@ __all__ = [
     "write_table",
     "atomic_path",
     "require_columns",
+    "parse_source_ids",
     "SUPPORTED_SUFFIXES",
+    "ID_COLUMNS",
 ]
 
 _FORMATS = {
@@ -40,6 +44,10 @@ _FORMATS = {
     ".hdf5": "hdf5",
 }
 SUPPORTED_SUFFIXES = tuple(_FORMATS)
+#: Columns holding Gaia source ids (int64 that a float64 would round): read exactly, parsed row by row.
+ID_COLUMNS = ("source_id", "gaiaedr3_source_id", "gaiadr3_source_id")
+_MISSING_TEXT = frozenset({"", "null", "none", "--", "nan", "masked"})
+_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def table_format(path: str | os.PathLike) -> str:
@@ -100,17 +108,172 @@ def read_table(path: str | os.PathLike, hdu: int | str | None = None) -> Table:
         kwargs["path"] = hdu if isinstance(hdu, str) else None
         if kwargs["path"] is None:
             kwargs.pop("path")
+    check_text_complete(path)
     try:
         table = Table.read(path, **kwargs)
     except InputFileError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"cannot be read as {fmt} ({type(exc).__name__}: {exc})") from exc
-    except Exception as exc:  # pyarrow, h5py and astropy raise many private types for corrupt files
-        raise InputFileError(path, f"cannot be read as {fmt} ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # pyarrow, h5py and astropy raise many (private) types for corrupt files
+        raise InputFileError(path, f"cannot be read as {fmt} ({_one_line(exc)})") from exc
     if len(table) == 0:
         raise InputFileError(path, "table has no rows")
+    if fmt == "ascii.csv":
+        _exact_id_columns(table, path)
     return table
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line (astropy and pyarrow messages span lines), at most ``limit`` characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_text_complete(path: str | os.PathLike) -> None:
+    """Refuse a CSV/ECSV file cut off in its last row (astropy reads such a file short or pads it silently).
+
+    Two signs of a cut: an odd number of double quotes (the cut fell inside a quoted array), or, in a CSV
+    file that does not end with a line break, a last line with fewer fields than the header.
+
+    Args:
+        path: The file; other formats are not checked.
+
+    Raises:
+        InputFileError: If the file is truncated.
+    """
+    path = Path(path)
+    try:
+        fmt = table_format(path)
+    except InputFileError:
+        return
+    if fmt not in ("ascii.csv", "ascii.ecsv") or not path.is_file():
+        return
+    quotes = 0
+    tail = b""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # not text (a cut multi-byte character at the end is)
+                return  # binary junk: the reader's own error says it cannot be read
+        if b"\x00" in head:
+            return
+        handle.seek(0)
+        first = handle.readline()
+        handle.seek(0)
+        while block := handle.read(1 << 24):
+            quotes += block.count(b'"')
+            tail = (tail + block)[-(1 << 22) :]
+    if quotes % 2:
+        raise InputFileError(path, "file is truncated: a quoted field is not closed (the last row is cut off)")
+    if fmt != "ascii.csv" or not tail or tail.endswith((b"\n", b"\r")) or b"\n" not in tail:
+        return
+    last = tail.rsplit(b"\n", 1)[1].decode("utf-8", errors="replace")
+    header = first.decode("utf-8", errors="replace")
+    n_header = len(next(csv.reader([header]), []))
+    n_last = len(next(csv.reader([last]), []))
+    if n_last < n_header:
+        raise InputFileError(path, f"file is truncated: its last line has {n_last} of the header's {n_header} "
+                             "fields and no line break")
+
+
+def _exact_id_columns(table: Table, path: Path) -> None:
+    """Id columns that CSV type guessing made float64 (one non-integer cell) are read again as text."""
+    floats = [c for c in ID_COLUMNS if c in table.colnames and table[c].dtype.kind == "f"]
+    if not floats:
+        return
+    import pandas as pd
+
+    try:
+        text = pd.read_csv(path, usecols=floats, dtype=str, keep_default_na=False)
+    except Exception:  # noqa: BLE001 - keep astropy's reading; parse_source_ids will refuse lost digits
+        return
+    if len(text) == len(table):
+        for column in floats:
+            table.replace_column(column, np.asarray(text[column].to_numpy(), dtype=str))
+
+
+def _is_big_float(text: object) -> bool:
+    try:
+        return abs(float(str(text))) > 2**53
+    except ValueError:
+        return False
+
+
+def parse_source_ids(column: object, path: str | os.PathLike = "<table>", name: str = "source_id"
+                     ) -> tuple[np.ndarray, dict[int, str]]:
+    """Gaia source ids as int64, row by row, with why a row's id is unusable.
+
+    Integer columns are taken as they are; text is parsed per row (``"123"``, ``" +123 "``); an empty,
+    masked or null cell is a missing id; anything else (a word, ``"1,2"``, a float, a number beyond int64)
+    is refused for that row alone. A row without a usable id gets 0 and a reason starting with
+    ``"missing source_id"`` (such a star is still predicted; see :attr:`SampledSpectra.usable`).
+
+    Args:
+        column: The id column (array, masked array or list).
+        path: The file, for the error.
+        name: The column's name, for the error.
+
+    Returns:
+        ``(ids (N,) int64, {row: reason})``.
+
+    Raises:
+        InputFileError: A float column with values beyond 2**53 (its last digits are already lost), or a
+            column of another type (e.g. bool).
+
+    Example:
+        >>> ids, problems = parse_source_ids(np.array(["12", " 7 ", "x"]))
+        >>> ids.tolist(), problems
+        ([12, 7, 0], {2: "missing source_id ('x' is not an integer)"})
+    """
+    values = np.ma.asarray(column)
+    mask = np.ma.getmaskarray(values).ravel()
+    data = np.ma.getdata(values).ravel()
+    n = len(data)
+    ids = np.zeros(n, dtype=np.int64)
+    problems: dict[int, str] = {}
+    kind = data.dtype.kind
+    if kind in "iu":
+        ids = np.where(mask, 0, data.astype(np.int64))
+        problems = {int(i): "missing source_id" for i in np.flatnonzero(mask)}
+    elif kind == "f":
+        finite = np.isfinite(data) & ~mask
+        if np.any(np.abs(data[finite]) > 2**53):
+            raise InputFileError(path, "source ids are stored as floating-point numbers, which lose their last "
+                                 "digits; write them as integers", column=name)
+        integral = finite & (data == np.round(data))
+        ids[integral] = data[integral].astype(np.int64)
+        for i in np.flatnonzero(~integral):
+            problems[int(i)] = ("missing source_id" if not finite[i]
+                                else f"missing source_id ({float(data[i])!r} is not an integer)")
+    elif kind in "SUO":
+        n_float = n_given = 0
+        for i, cell in enumerate(data):
+            text = cell.decode("utf-8", errors="replace") if isinstance(cell, bytes) else cell
+            if mask[i] or text is None or (isinstance(text, float) and np.isnan(text)):
+                problems[i] = "missing source_id"
+                continue
+            if isinstance(text, int | np.integer):
+                value = int(text)
+            else:
+                text = str(text).strip()
+                if text.lower() in _MISSING_TEXT:
+                    problems[i] = "missing source_id"
+                    continue
+                value = int(text) if _INTEGER.fullmatch(text) else None
+            n_given += 1
+            if value is None and _is_big_float(text):
+                n_float += 1
+            if value is None or not -(2**63) <= value < 2**63:
+                problems[i] = f"missing source_id ({str(cell)[:40]!r} is not an integer)"
+                continue
+            ids[i] = value
+        if n_given and n_float == n_given:
+            raise InputFileError(path, "source ids are stored as floating-point numbers, which lose their last "
+                                 "digits; write them as integers", column=name)
+    else:
+        raise InputFileError(path, f"source ids must be integers, not {data.dtype}", column=name)
+    return ids, problems
 
 
 def require_columns(table: Table, columns: Sequence[str], path: str | os.PathLike) -> None:
@@ -138,7 +301,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path`` atomically.
 
     On any exception the temporary file is removed and ``path`` is left as it was. Full-disk and
-    permission errors are re-raised as :class:`~bayesxp.errors.BayesXPError` naming the target.
+    permission errors of the writer, and any error of the final flush and rename (a full disk, a target
+    that is a folder), are re-raised as one-line :class:`~bayesxp.errors.BayesXPError` naming the target.
 
     Args:
         path: The final file.
@@ -160,17 +324,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except PermissionError as exc:
         raise BayesXPError(f"cannot write {path}: permission denied on {folder}") from exc
     except OSError as exc:
-        raise BayesXPError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise BayesXPError(f"cannot write {path}: {_os_reason(exc)}") from exc
     tmp = Path(tmp_name)
     # end with the target's own suffixes, so that writers choosing a format (or gzip) by name still work
     tmp_named = tmp.with_name(tmp.name + "".join(path.suffixes[-2:]))
-    tmp.rename(tmp_named)
+    try:
+        tmp.rename(tmp_named)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BayesXPError(f"cannot write {path}: {_os_reason(exc)}") from exc
     try:
         yield tmp_named
-        with open(tmp_named, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_named, path)
-    except OSError as exc:
+    except OSError as exc:  # raised by the caller's writer
         tmp_named.unlink(missing_ok=True)
         if exc.errno == errno.ENOSPC:
             raise BayesXPError(f"cannot write {path}: no space left on device") from exc
@@ -180,6 +345,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp_named.unlink(missing_ok=True)
         raise
+    try:  # our own steps: any failure here is the target's, reported as one clear error
+        with open(tmp_named, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_named, path)
+    except BaseException as exc:
+        tmp_named.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise BayesXPError(f"cannot write {path}: {_os_reason(exc)}") from exc
+        raise
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "it is a folder"
+    return (exc.strerror or str(exc)).lower()
 
 
 def write_table(table: Table, path: str | os.PathLike) -> Path:

@@ -64,9 +64,14 @@ def _merge(band: str, wavelength: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _sampled_bases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{band: (design matrix (55, 343), merge weights (343,))}``, read-only, built once."""
-    from gaiaxpy.calibrator.external_instrument_model import ExternalInstrumentModel
-    from gaiaxpy.config.paths import config_ini_file, config_path
-    from gaiaxpy.spectrum.sampled_basis_functions import SampledBasisFunctions
+    import matplotlib
+
+    # importing gaiaxpy runs its plotter module, which sets matplotlib's text.usetex = True for the whole
+    # process; keep the user's matplotlib settings as they were
+    with matplotlib.rc_context():
+        from gaiaxpy.calibrator.external_instrument_model import ExternalInstrumentModel
+        from gaiaxpy.config.paths import config_ini_file, config_path
+        from gaiaxpy.spectrum.sampled_basis_functions import SampledBasisFunctions
 
     parser = ConfigParser()
     parser.read(config_ini_file)

@@ -159,7 +159,7 @@ class Backbone(nn.Module):
         padding = ~present
         if key_ids is not None:
             padding = padding | (key_ids == 0)
-        tokens = self.embed(key_ids, values)  # (B, T, D)
+        tokens = self.embed(key_ids, values).masked_fill(padding.unsqueeze(-1), 0.0)  # (B, T, D)
         # a star with no context at all would make attention NaN: let it attend to one zero token
         empty = padding.all(dim=1)
         if empty.any():

@@ -183,29 +183,44 @@ class Trainer:
         self.best_nll = float("inf")
         self.best_step = -1
         self.bad_evals = 0
+        self.running_loss: float | None = None
         self.history: list[dict] = []
 
     # ------------------------------------------------------------------ batches
-    def batch_rows(self, step: int) -> torch.Tensor:
-        """Global batch rows of a step: epoch permutation from ``(seed, epoch)``, then this rank's shard."""
+    def global_batch_rows(self, step: int) -> torch.Tensor:
+        """Global batch rows of a step: an epoch permutation from ``(seed, epoch)`` (same on every rank)."""
         n = len(self.values)
         per_epoch = max(1, n // self.config.batch_size)
         epoch, position = divmod(step, per_epoch)
         permutation = torch.randperm(n, generator=step_generator(self.config.seed + 7919, epoch))
-        rows = permutation[position * self.config.batch_size : (position + 1) * self.config.batch_size]
-        return rows[self.rank :: self.world]
+        return permutation[position * self.config.batch_size : (position + 1) * self.config.batch_size]
+
+    def batch_rows(self, step: int) -> torch.Tensor:
+        """This rank's shard of the global batch rows."""
+        return self.global_batch_rows(step)[self.rank :: self.world]
 
     def loss_at(self, step: int) -> torch.Tensor:
-        """The training loss of a step's batch (deterministic in ``(seed, step)``)."""
-        rows = self.batch_rows(step)
+        """The training loss of a step (deterministic in ``(seed, step)``).
+
+        Contexts and requests are drawn for the whole global batch, then each rank takes its shard and
+        returns ``world x (its NLL sum) / (valid targets in the global batch)``, so DDP's averaged gradient
+        is exactly the single-process gradient of the global mean NLL.
+        """
+        rows = self.global_batch_rows(step)
         generator = step_generator(self.config.seed, step)
-        values, errors, present = self.values[rows], self.errors[rows], self.present[rows]
-        context, request_ids = sample_batch(present, self.plan, generator)
+        context, request_ids = sample_batch(self.present[rows], self.plan, generator)  # (B, K), (B, R)
+        _, _, valid_all = self.model.request_targets(self.values[rows], self.errors[rows], request_ids)
+        total = valid_all.sum().clamp_min(1)
+        shard = slice(self.rank, None, self.world)
+        rows, context, request_ids = rows[shard], context[shard], request_ids[shard]
+        values, errors = self.values[rows], self.errors[rows]
         torch.manual_seed(self.config.seed * 1_000_003 + step)  # dropout
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
             out = self.network(values, context, request_ids)
         target, target_error, valid = self.model.request_targets(values, errors, request_ids)
-        return gaussian_nll(out.mean.float(), out.log_var.float(), target, target_error, valid)
+        nll_sum = gaussian_nll(out.mean.float(), out.log_var.float(), target, target_error, valid) * \
+            valid.sum().clamp_min(1)
+        return nll_sum * self.world / total
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
@@ -219,6 +234,7 @@ class Trainer:
             "best_nll": self.best_nll,
             "best_step": self.best_step,
             "bad_evals": self.bad_evals,
+            "running_loss": float("nan") if self.running_loss is None else self.running_loss,
             "history": json.dumps(self.history),
         }
         best = self.run_dir / "best.pt"
@@ -240,6 +256,8 @@ class Trainer:
         self.best_nll = float(state["best_nll"])
         self.best_step = int(state["best_step"])
         self.bad_evals = int(state["bad_evals"])
+        running = float(state.get("running_loss", float("nan")))
+        self.running_loss = None if math.isnan(running) else running
         self.history = json.loads(state["history"])
         return True
 
@@ -284,12 +302,12 @@ class Trainer:
         start_step = self.step
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not progress or self.rank != 0,
                    desc="train", unit="step", dynamic_ncols=True)
-        running = None
         stop = False
         best_metrics = next((h for h in reversed(self.history) if h.get("step") == self.best_step), None)
         while self.step < cfg.max_steps and not stop:
             loss = self.train_step()
-            running = loss if running is None else 0.98 * running + 0.02 * loss
+            running = loss if self.running_loss is None else 0.98 * self.running_loss + 0.02 * loss
+            self.running_loss = running
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}", best=f"{self.best_nll:.3f}")
             if self.step % cfg.eval_every == 0 or self.step == cfg.max_steps:
@@ -302,7 +320,8 @@ class Trainer:
                 if self.rank == 0:
                     with open(self.run_dir / "metrics.jsonl", "a") as handle:
                         handle.write(json.dumps(record) + "\n")
-                    bar.write(_format_metrics(record))
+                    if progress:
+                        bar.write(_format_metrics(record))
                 elapsed = (time.perf_counter() - start_time) / 60
                 stop_flag = torch.tensor(float(self.bad_evals >= cfg.patience
                                                or (cfg.max_minutes is not None and elapsed >= cfg.max_minutes)))
