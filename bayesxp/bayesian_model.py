@@ -340,7 +340,7 @@ class BayesXPModel:
             spec = spec_from_config(config["model"], ModelSpec)
             heads_config = spec_from_config(config["heads"], HeadsConfig)
             tokenizer = Tokenizer.from_dict(tokenizer_state)
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, TypeError, ModelFileError) as exc:
             raise ModelFileError(f"{folder}: config or tokenizer does not fit this bayesxp version ({exc})") from exc
         foundation = FoundationModel(tokenizer, spec.backbone)
         prefix = "foundation."

@@ -226,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     except BayesXPError as exc:
         print(f"bayesxp: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permissions, a vanished file: one line, no traceback
+        from bayesxp.io.tables import os_error_reason
+
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"bayesxp: error: {where}{os_error_reason(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

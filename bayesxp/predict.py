@@ -18,7 +18,7 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from bayesxp.errors import BayesXPError, InputFileError
-from bayesxp.io.tables import read_table, table_format, write_table
+from bayesxp.io.tables import os_error_reason, read_table, table_format, write_table
 
 __all__ = ["predict_file"]
 
@@ -51,14 +51,17 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
         raise BayesXPError(f"{output_path}: the output would overwrite the input")
     model = load(model_path)
     partial = output_path.with_name(output_path.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    stamp = {"input": str(input_path.resolve()), "size": input_path.stat().st_size if input_path.exists() else None,
+    stamp = {"input": str(input_path.resolve()), "size": input_path.stat().st_size,
              "batch_size": batch_size, "num_samples": num_samples, "context": context, "seed": seed}
     stamp_file = partial / "run.json"
-    if stamp_file.is_file() and json.loads(stamp_file.read_text()) != stamp:
-        shutil.rmtree(partial)  # parts from a different run: start over
-        partial.mkdir(parents=True)
-    stamp_file.write_text(json.dumps(stamp))
+    try:
+        partial.mkdir(parents=True, exist_ok=True)
+        if stamp_file.is_file() and json.loads(stamp_file.read_text()) != stamp:
+            shutil.rmtree(partial)  # parts from a different run: start over
+            partial.mkdir(parents=True)
+        stamp_file.write_text(json.dumps(stamp))
+    except OSError as exc:
+        raise BayesXPError(f"cannot write {output_path}: {os_error_reason(exc)}") from exc
     start = time.perf_counter()
     done = {int(p.stem.split("-")[1]) for p in partial.glob("part-*.parquet")}
     resumed = len(done)
@@ -72,6 +75,7 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
                   f"({time.perf_counter() - start:.1f} s)", flush=True)
     parts = sorted(partial.glob("part-*.parquet"))
     if not parts:
+        shutil.rmtree(partial, ignore_errors=True)
         raise BayesXPError(f"{input_path}: no stars were read")
     table = vstack([read_table(p) for p in parts], metadata_conflicts="silent")
     _restore_units(table)

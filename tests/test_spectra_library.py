@@ -167,11 +167,15 @@ def test_bad_rows_in_a_fits_file(tmp_path, library, bad_table_rows):
     assert np.array_equal(spectra.flux[4], library.flux[1])
 
 
-def test_non_numeric_cell_names_file_column_and_row(tmp_path):
+def test_non_numeric_cell_is_that_stars_status_and_a_column_of_junk_names_file_and_column(tmp_path):
     good = _bracketed(np.ones(N_SAMPLES))
     table = Table({"flux": [good, "[1.0, 2.0, abc]"], "flux_error": [good, good]})
-    path = write_table(table, tmp_path / "bad.csv")
-    with pytest.raises(InputFileError, match=r"column 'flux': row 1: not a list of numbers") as info:
+    spectra = read_sampled_table(write_table(table, tmp_path / "bad.csv"))
+    assert spectra.status[0] == STATUS_OK  # the good star is kept
+    assert spectra.status[1].startswith("flux is not a list of numbers")
+    assert np.isnan(spectra.flux[1]).all()
+    path = write_table(Table({"flux": ["[abc]", "x"], "flux_error": [good, good]}), tmp_path / "junk.csv")
+    with pytest.raises(InputFileError, match=r"column 'flux': holds no list of numbers in any row") as info:
         read_sampled_table(path)
     assert info.value.path == str(path)
 

@@ -187,9 +187,9 @@ def sampled_from_table(table: Table, path: str | os.PathLike = "<table>", normal
     error32[bad_sample] = np.nan
     scalar = [c for c in table.colnames if c not in ("flux", "flux_error") and table[c].ndim == 1]
     meta = pd.DataFrame({c: _meta_column(table[c]) for c in scalar})
-    if id_column is not None:
-        meta = meta.drop(columns=[id_column]).assign(source_id=source_id) if len(meta.columns) else \
-            pd.DataFrame({"source_id": source_id})
+    if id_column is not None:  # the ids as parsed (0 where unusable), under the name source_id, in place
+        meta[id_column] = source_id
+        meta = meta.rename(columns={id_column: "source_id"})
     return SampledSpectra(
         source_id=source_id,
         flux=flux32,

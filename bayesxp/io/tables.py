@@ -26,6 +26,7 @@ __all__ = [
     "write_table",
     "atomic_path",
     "require_columns",
+    "os_error_reason",
     "parse_source_ids",
     "SUPPORTED_SUFFIXES",
     "ID_COLUMNS",
@@ -324,7 +325,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except PermissionError as exc:
         raise BayesXPError(f"cannot write {path}: permission denied on {folder}") from exc
     except OSError as exc:
-        raise BayesXPError(f"cannot write {path}: {_os_reason(exc)}") from exc
+        raise BayesXPError(f"cannot write {path}: {os_error_reason(exc)}") from exc
     tmp = Path(tmp_name)
     # end with the target's own suffixes, so that writers choosing a format (or gzip) by name still work
     tmp_named = tmp.with_name(tmp.name + "".join(path.suffixes[-2:]))
@@ -332,15 +333,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.rename(tmp_named)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise BayesXPError(f"cannot write {path}: {_os_reason(exc)}") from exc
+        raise BayesXPError(f"cannot write {path}: {os_error_reason(exc)}") from exc
     try:
         yield tmp_named
     except OSError as exc:  # raised by the caller's writer
         tmp_named.unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:
-            raise BayesXPError(f"cannot write {path}: no space left on device") from exc
-        if isinstance(exc, PermissionError):
-            raise BayesXPError(f"cannot write {path}: permission denied") from exc
+        if exc.errno == errno.ENOSPC or isinstance(exc, PermissionError):
+            raise BayesXPError(f"cannot write {path}: {os_error_reason(exc)}") from exc
         raise
     except BaseException:
         tmp_named.unlink(missing_ok=True)
@@ -352,11 +351,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException as exc:
         tmp_named.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise BayesXPError(f"cannot write {path}: {_os_reason(exc)}") from exc
+            raise BayesXPError(f"cannot write {path}: {os_error_reason(exc)}") from exc
         raise
 
 
-def _os_reason(exc: OSError) -> str:
+def os_error_reason(exc: OSError) -> str:
+    """A short lower-case reason for an OS error (full disk, permissions, folder) for one-line messages.
+
+    Example:
+        >>> os_error_reason(OSError(errno.ENOSPC, "No space left on device"))
+        'no space left on device'
+    """
     if exc.errno == errno.ENOSPC:
         return "no space left on device"
     if isinstance(exc, PermissionError):

@@ -114,6 +114,8 @@ def read_model_folder(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"{folder}: manifest.json missing or unreadable ({exc})") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), dict):
+        raise ModelFileError(f"{folder}: manifest.json is not a bayesxp manifest")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFileError(

@@ -191,7 +191,8 @@ class Tokenizer:
         width_mask = np.arange(self.width)[None, :] < self.key_width[:, None]  # (K, width)
         finite = np.isfinite(values) | ~width_mask[None]
         present = finite.all(axis=2)
-        standard = (values - self.mean) / self.std
+        # bounded: an absurd but finite input (flux 1e30) must not overflow float32 into inf/NaN features
+        standard = np.clip((values - self.mean) / self.std, -1e4, 1e4)
         standard_err = np.nan_to_num(errors / self.std, nan=0.0, posinf=0.0)
         standard = np.where(width_mask[None] & present[..., None], standard, 0.0)
         standard_err = np.where(width_mask[None] & present[..., None], standard_err, 0.0)
@@ -240,6 +241,10 @@ class Tokenizer:
             raise ValueError("tokenizer keys in the file do not match its config")
         tokenizer.mean = np.array(state["mean"], np.float64)
         tokenizer.std = np.array(state["std"], np.float64)
+        expected = (tokenizer.n_keys, tokenizer.width)
+        if tokenizer.mean.shape != expected or tokenizer.std.shape != expected:
+            raise ValueError(f"tokenizer statistics have shapes {tokenizer.mean.shape} / {tokenizer.std.shape}, "
+                             f"expected {expected}")
         if "prior" in state:
             from bayesxp.xp_projection import CoefficientPrior
 

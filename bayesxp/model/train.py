@@ -29,6 +29,7 @@ from astropy.stats import mad_std
 
 from bayesxp.config import load_config, save_config, to_dict
 from bayesxp.dataset import DataConfig, TrainingSet, build_training_set
+from bayesxp.errors import ModelFileError
 from bayesxp.io.tables import atomic_path
 from bayesxp.model.foundation import TARGET_LABELS, FoundationModel, ModelSpec, gaussian_nll
 from bayesxp.model.sampling import sample_batch, step_generator
@@ -249,9 +250,13 @@ class Trainer:
         path = self.run_dir / "checkpoint.pt"
         if not path.is_file():
             return False
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.optimiser.load_state_dict(state["optimiser"])
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            self.model.load_state_dict(state["model"])
+            self.optimiser.load_state_dict(state["optimiser"])
+        except Exception as exc:  # torch raises RuntimeError, OSError, UnpicklingError, KeyError ...
+            raise ModelFileError(f"{path}: checkpoint cannot be resumed with this model and bayesxp version "
+                                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
         self.step = int(state["step"])
         self.best_nll = float(state["best_nll"])
         self.best_step = int(state["best_step"])
@@ -333,7 +338,10 @@ class Trainer:
         seconds = time.perf_counter() - start_time
         best_path = self.run_dir / "best.pt"
         if best_path.is_file():
-            self.model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["model"])
+            try:
+                self.model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["model"])
+            except Exception as exc:  # same as load_checkpoint
+                raise ModelFileError(f"{best_path}: best weights cannot be read ({type(exc).__name__})") from exc
         return {"steps": self.step, "resumed": resumed, "best_step": self.best_step,
                 "best_validation": best_metrics, "seconds": seconds,
                 "train_samples_per_second": (self.step - start_step) * cfg.batch_size / max(seconds, 1e-9)}
