@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bayesxp.testing import full_disk, unprivileged
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 NUM_SAMPLES = 20
@@ -1163,60 +1165,6 @@ def checkpoint_cases(runner: Runner) -> None:
 
 
 # ------------------------------------------------------------------------------------------ outputs
-
-
-@contextlib.contextmanager
-def unprivileged() -> Iterator[None]:
-    """Act as user ``nobody`` (root ignores file modes, so a read-only folder needs a real user)."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.setegid(65534)
-    os.seteuid(65534)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
-
-
-@contextlib.contextmanager
-def full_disk(folder: Path) -> Iterator[None]:
-    """Every file or folder creation and every write under ``folder`` fails with ENOSPC."""
-    import builtins
-
-    folder = str(Path(folder).resolve())
-    real_open, real_os_open, real_mkdir, real_io_open = builtins.open, os.open, os.mkdir, io.open
-
-    def inside(path: object) -> bool:
-        try:
-            return str(Path(os.fsdecode(path)).resolve()).startswith(folder)
-        except (TypeError, ValueError):
-            return False
-
-    def full(path: object) -> OSError:
-        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fsdecode(path))
-
-    def fake_open(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
-        if isinstance(file, str | bytes | os.PathLike) and any(m in mode for m in "wax+") and inside(file):
-            raise full(file)
-        return real_open(file, mode, *args, **kwargs)
-
-    def fake_os_open(path: object, flags: int, *args: object, **kwargs: object) -> int:
-        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and inside(path):
-            raise full(path)
-        return real_os_open(path, flags, *args, **kwargs)
-
-    def fake_mkdir(path: object, *args: object, **kwargs: object) -> None:
-        if inside(path):
-            raise full(path)
-        return real_mkdir(path, *args, **kwargs)
-
-    builtins.open, io.open, os.open, os.mkdir = fake_open, fake_open, fake_os_open, fake_mkdir
-    try:
-        yield
-    finally:
-        builtins.open, io.open, os.open, os.mkdir = real_open, real_io_open, real_os_open, real_mkdir
 
 
 @contextlib.contextmanager

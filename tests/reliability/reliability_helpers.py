@@ -4,12 +4,6 @@ derived from the real ones, and fault injection (another user, a full disk).
 
 from __future__ import annotations
 
-import builtins
-import contextlib
-import errno
-import io
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +14,7 @@ from bayesxp.dataset import TrainingSet
 from bayesxp.heads import HeadConfig
 from bayesxp.model.backbone import BackboneConfig
 from bayesxp.model.train import TrainConfig
+from bayesxp.testing import full_disk, share, unprivileged  # noqa: F401 - re-exported to the tests
 
 # two threads on two contended cores is much slower than one for these tiny tensors
 torch.set_num_threads(1)
@@ -54,63 +49,7 @@ def write_lines(path: Path, header: str, lines: list[str]) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def other_user() -> Iterator[None]:
-    """Act as user ``nobody`` when root (root ignores file modes), so a read-only folder is one for real."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.setegid(65534)
-    os.seteuid(65534)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
-
-
-def share(path: Path) -> Path:
-    """Make a file or folder tree readable by any user."""
-    for item in [path, *(path.rglob("*") if path.is_dir() else [])]:
-        item.chmod(0o755 if item.is_dir() else 0o644)
-    return path
-
-
-@contextlib.contextmanager
-def full_disk(folder: Path) -> Iterator[None]:
-    """Every file or folder creation and every write under ``folder`` fails with ENOSPC (a full disk)."""
-    folder_text = str(Path(folder).resolve())
-    real_open, real_io_open, real_os_open, real_mkdir = builtins.open, io.open, os.open, os.mkdir
-
-    def inside(path: object) -> bool:
-        try:
-            return str(Path(os.fsdecode(path)).resolve()).startswith(folder_text)
-        except (TypeError, ValueError):
-            return False
-
-    def full(path: object) -> OSError:
-        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fsdecode(path))
-
-    def fake_open(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
-        if isinstance(file, str | bytes | os.PathLike) and any(m in mode for m in "wax+") and inside(file):
-            raise full(file)
-        return real_open(file, mode, *args, **kwargs)
-
-    def fake_os_open(path: object, flags: int, *args: object, **kwargs: object) -> int:
-        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and inside(path):
-            raise full(path)
-        return real_os_open(path, flags, *args, **kwargs)
-
-    def fake_mkdir(path: object, *args: object, **kwargs: object) -> None:
-        if inside(path):
-            raise full(path)
-        return real_mkdir(path, *args, **kwargs)
-
-    builtins.open, io.open, os.open, os.mkdir = fake_open, fake_open, fake_os_open, fake_mkdir
-    try:
-        yield
-    finally:
-        builtins.open, io.open, os.open, os.mkdir = real_open, real_io_open, real_os_open, real_mkdir
+other_user = unprivileged  # the names the tests use
 
 
 def finite_rows(table: object, columns: list[str]) -> np.ndarray:
