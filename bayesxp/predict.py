@@ -65,14 +65,19 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
     start = time.perf_counter()
     done = {int(p.stem.split("-")[1]) for p in partial.glob("part-*.parquet")}
     resumed = len(done)
-    for k, posterior in enumerate(model.iter_posterior(input_path, num_samples, context, batch_size, seed,
-                                                       skip=done)):
-        if posterior is None:  # batch written by an earlier, interrupted run
-            continue
-        write_table(posterior.to_table(), partial / f"part-{k:06d}.parquet")
-        if progress:
-            print(f"batch {k}: {len(posterior)} stars, {int((posterior.status == 'ok').sum())} predicted "
-                  f"({time.perf_counter() - start:.1f} s)", flush=True)
+    try:
+        for k, posterior in enumerate(model.iter_posterior(input_path, num_samples, context, batch_size, seed,
+                                                           skip=done)):
+            if posterior is None:  # batch written by an earlier, interrupted run
+                continue
+            write_table(posterior.to_table(), partial / f"part-{k:06d}.parquet")
+            if progress:
+                print(f"batch {k}: {len(posterior)} stars, {int((posterior.status == 'ok').sum())} predicted "
+                      f"({time.perf_counter() - start:.1f} s)", flush=True)
+    except BayesXPError:
+        if not any(partial.glob("part-*.parquet")):  # nothing to resume: leave no litter
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
     parts = sorted(partial.glob("part-*.parquet"))
     if not parts:
         shutil.rmtree(partial, ignore_errors=True)
