@@ -1463,7 +1463,7 @@ def write_report(results: list[Outcome], summary: dict, folder: Path, model: Pat
     lines = [
         "# Reliability: bad inputs against every reader and `bayesxp predict`",
         "",
-        "Produced by `python benchmarks/reliability.py` (model: a tiny development model; "
+        f"Produced by `python benchmarks/reliability.py` (model folder: `{model.parent.name}/{model.name}`; "
         f"{NUM_SAMPLES} samples per star). Every bad file is derived from the real Gaia archive files "
         "of `shared/data/xp_misc`. Outcome classes: **clear error** (one message naming the file, column or star), "
         "**per-star status** (bad stars flagged, good ones kept), **handled transparently** (read as meant), "
@@ -1534,7 +1534,8 @@ def tiny_model(folder: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="/tmp/model_tiny", help="model folder (trained tiny if absent)")
+    parser.add_argument("--model", default=None,
+                        help="model folder (default: the shipped model; 'tiny' trains a tiny one on synthetic stars)")
     parser.add_argument("--output", default=str(RESULTS), help="folder for reliability.md and .json")
     parser.add_argument("--only", default=None, help="run only the input cases whose name contains this")
     parser.add_argument("--no-write", action="store_true", help="print the summary only")
@@ -1546,8 +1547,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bayesxp_reliability_") as tmp:
         root = Path(tmp)
         root.chmod(0o755)
-        model = Path(args.model)
-        if not (model / "manifest.json").is_file():
+        from bayesxp.bayesian_model import default_model_path
+
+        model = default_model_path() if args.model is None else Path(args.model)
+        if args.model == "tiny" or not (model / "manifest.json").is_file():
             print(f"no model at {model}: training a tiny one", flush=True)
             model = tiny_model(root / "tiny")
         ws = Workspace(root / "ws", data_dir())
@@ -1569,7 +1572,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = summarise(runner.results, time.perf_counter() - start)
         print(json.dumps(summary, indent=1))
         if not args.no_write:
-            write_report(runner.results, summary, Path(args.output), Path(args.model))
+            write_report(runner.results, summary, Path(args.output), model)
     return 0
 
 
