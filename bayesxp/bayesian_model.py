@@ -12,6 +12,7 @@ spectrum alone as context, so it serves both kinds of input.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -26,7 +27,16 @@ from astropy.table import Table
 from bayesxp.config import to_dict
 from bayesxp.dataset import LABELS, TrainingSet
 from bayesxp.errors import BayesXPError, ModelFileError
-from bayesxp.heads import FeatureMap, HeadConfig, HeadFit, fit_nuts, fit_svi, predictive_samples
+from bayesxp.heads import (
+    LIKELIHOODS,
+    FeatureMap,
+    HeadConfig,
+    HeadFit,
+    fit_nuts,
+    fit_svi,
+    predictive_log_score,
+    predictive_samples,
+)
 from bayesxp.model.folder import read_model_folder, save_model_folder, spec_from_config
 from bayesxp.model.foundation import PHOTOMETRIC_KEYS, FoundationModel, ModelSpec
 from bayesxp.model.tokenizer import Tokenizer, Tokens
@@ -138,6 +148,7 @@ class BayesXPModel:
         self.config = config
         self.domain = domain or {}
         self.manifest = manifest or {}
+        self.selection: dict = {}  # per head: the likelihood chosen and the validation scores
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -183,27 +194,41 @@ class BayesXPModel:
             The full model.
         """
         config = config or HeadsConfig()
-        train = ts.subset("train")
-        if len(train) > config.max_train_stars:
-            keep = np.sort(np.random.default_rng(0).choice(len(train), config.max_train_stars, replace=False))
-            train = train.subset(keep)
-        tokenizer = foundation.tokenizer
-        tokens = tokenizer.encode(train.flux, train.flux_error, train.labels, train.label_error)
         model = cls(foundation, {}, {}, config)
-        features = {c: model.embeddings(tokens, c) for c in _CONTEXTS}
+        splits = {}
+        for split in ("train", "val"):
+            part = ts.subset(split)
+            if len(part) > config.max_train_stars:
+                keep = np.sort(np.random.default_rng(0).choice(len(part), config.max_train_stars, replace=False))
+                part = part.subset(keep)
+            tokens = foundation.tokenizer.encode(part.flux, part.flux_error, part.labels, part.label_error)
+            splits[split] = (part, {c: model.embeddings(tokens, c) for c in _CONTEXTS})
         for name, keys in HEADS.items():
             start = time.perf_counter()
             head_config = config.mass_age if name == "mass_age" else config.labels
-            x = np.concatenate([features[c][name] for c in _CONTEXTS])  # both contexts stacked
-            fmap = FeatureMap(head_config.n_features).fit(x)
-            y, cov = model._head_targets(train, keys)
-            y, cov = np.concatenate([y, y]), np.concatenate([cov, cov])
-            rows = np.isfinite(y[:, 0])
-            fit = (fit_svi if method == "svi" else fit_nuts)(fmap.transform(x[rows]), y[rows], cov[rows], head_config)
-            model.heads[name], model.feature_maps[name] = fit, fmap
+            data = {}
+            for split, (part, features) in splits.items():
+                x = np.concatenate([features[c][name] for c in _CONTEXTS])  # both contexts stacked
+                y, cov = model._head_targets(part, keys)
+                data[split] = (x, np.concatenate([y, y]), np.concatenate([cov, cov]))
+            fmap = FeatureMap(head_config.n_features).fit(data["train"][0])
+            (x, y, cov), (xv, yv, covv) = data["train"], data["val"]
+            rows, val_rows = np.isfinite(y[:, 0]), np.isfinite(yv[:, 0])
+            candidates = LIKELIHOODS if head_config.likelihood == "auto" else (head_config.likelihood,)
+            scores, fits = {}, {}
+            for likelihood in candidates:
+                family = dataclasses.replace(head_config, likelihood=likelihood)
+                fit = (fit_svi if method == "svi" else fit_nuts)(fmap.transform(x[rows]), y[rows], cov[rows], family)
+                fits[likelihood] = fit
+                if len(candidates) > 1:
+                    scores[likelihood] = predictive_log_score(fit, fmap.transform(xv[val_rows]), yv[val_rows],
+                                                              covv[val_rows])
+            best = max(scores, key=scores.get) if scores else candidates[0]
+            model.heads[name], model.feature_maps[name] = fits[best], fmap
+            model.selection[name] = {"likelihood": best, "validation_log_score": scores}
             if progress:
-                print(f"head {name}: {int(rows.sum())} star-contexts, {method}, {time.perf_counter() - start:.0f} s",
-                      flush=True)
+                print(f"head {name}: {int(rows.sum())} star-contexts, {method}, likelihood {best} "
+                      f"{scores or ''} ({time.perf_counter() - start:.0f} s)", flush=True)
         return model
 
     def _head_targets(self, ts: TrainingSet, keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -328,7 +353,9 @@ class BayesXPModel:
             for key, values in self.feature_maps[name].state().items():
                 state[f"heads.{name}.features.{key}"] = values
         config = {"model": to_dict(self.foundation.spec), "heads": to_dict(self.config),
-                  "head_method": {n: f.method for n, f in self.heads.items()}, "domain": self.domain}
+                  "head_method": {n: f.method for n, f in self.heads.items()},
+                  "head_likelihood": {n: f.head.config.likelihood for n, f in self.heads.items()},
+                  "head_selection": self.selection, "domain": self.domain}
         return save_model_folder(folder, state, config, self.tokenizer.to_dict(), summary=summary)
 
     @classmethod
@@ -359,7 +386,9 @@ class BayesXPModel:
             if not samples or not features:
                 raise ModelFileError(f"{folder}: head {name!r} is missing from the weights")
             fmap = FeatureMap.from_state(features)
-            head = BayesianHead(fmap.components.shape[1], len(keys), head_config)
+            likelihood = config.get("head_likelihood", {}).get(name, head_config.likelihood)
+            head = BayesianHead(fmap.components.shape[1], len(keys), dataclasses.replace(head_config,
+                                                                                         likelihood=likelihood))
             heads[name] = HeadFit(head=head, samples=samples, method=config.get("head_method", {}).get(name, "svi"),
                                   diagnostics={})
             feature_maps[name] = fmap

@@ -33,7 +33,11 @@ from pyro.infer import MCMC, NUTS, SVI, Trace_ELBO
 from pyro.infer.autoguide import AutoLowRankMultivariateNormal
 from pyro.nn import PyroModule, PyroSample
 
-__all__ = ["HeadConfig", "FeatureMap", "BayesianHead", "HeadFit", "fit_svi", "fit_nuts", "predictive_samples"]
+__all__ = ["HeadConfig", "FeatureMap", "BayesianHead", "HeadFit", "fit_svi", "fit_nuts", "predictive_samples",
+           "predictive_log_score", "LIKELIHOODS"]
+
+#: The likelihood families a head can use.
+LIKELIHOODS = ("gaussian", "student_t", "mixture")
 
 _MAX_CORRELATION = 0.98
 
@@ -44,7 +48,8 @@ class HeadConfig:
 
     Attributes:
         n_features: PCA components of the frozen embeddings.
-        likelihood: ``"gaussian"``, ``"student_t"`` or ``"mixture"``.
+        likelihood: ``"gaussian"``, ``"student_t"``, ``"mixture"``, or ``"auto"``: fit each and keep the one
+            with the best log predictive density of the validation split's labels.
         prior_scale: Std of the Normal prior on every weight.
         svi_steps: Adam steps of SVI.
         svi_learning_rate: Adam learning rate.
@@ -65,8 +70,8 @@ class HeadConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.likelihood not in ("gaussian", "student_t", "mixture"):
-            raise ValueError(f"likelihood must be gaussian, student_t or mixture, not {self.likelihood!r}")
+        if self.likelihood not in (*LIKELIHOODS, "auto"):
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS} or 'auto', not {self.likelihood!r}")
 
 
 class FeatureMap:
@@ -331,6 +336,33 @@ def fit_nuts(z: np.ndarray, y: np.ndarray, label_cov: np.ndarray, config: HeadCo
     diagnostics = {"max_r_hat": float(max(np.nanmax(np.asarray(s["r_hat"])) for s in summary.values())),
                    "min_n_eff": float(min(np.nanmin(np.asarray(s["n_eff"])) for s in summary.values()))}
     return HeadFit(head=head, samples=samples, method="nuts", diagnostics=diagnostics)
+
+
+@torch.no_grad()
+def predictive_log_score(fit: HeadFit, z: np.ndarray, y: np.ndarray, label_cov: np.ndarray) -> float:
+    """Mean log predictive density of held-out labels: ``log mean_s p(y | theta_s)`` per star, averaged.
+
+    The label error is part of the density (the prediction is convolved with it), so families with
+    different tails are compared on the labels as they are. Used to choose a head's likelihood.
+
+    Args:
+        fit: A fitted head.
+        z: ``(N, C)`` features.
+        y: ``(N, d)`` labels (NaN = unobserved).
+        label_cov: ``(N, d, d)``.
+
+    Returns:
+        The mean over stars with an observed first quantity (higher is better).
+    """
+    zt, yt, lc, observed = _as_tensors(z, y, label_cov)
+    draws = []
+    n_draws = next(iter(fit.samples.values())).shape[0]
+    for s in range(n_draws):
+        conditioned = pyro.poutine.condition(fit.head, data={k: v[s] for k, v in fit.samples.items()})
+        params = conditioned(zt)
+        draws.append(fit.head.log_prob(params, yt, lc, observed))
+    log_p = torch.logsumexp(torch.stack(draws), dim=0) - np.log(n_draws)  # (N,)
+    return float(log_p[observed[:, 0]].mean())
 
 
 @torch.no_grad()
