@@ -392,7 +392,9 @@ class BayesXPModel:
             heads[name] = HeadFit(head=head, samples=samples, method=config.get("head_method", {}).get(name, "svi"),
                                   diagnostics={})
             feature_maps[name] = fmap
-        return cls(foundation, heads, feature_maps, heads_config, domain=config.get("domain"), manifest=manifest)
+        model = cls(foundation, heads, feature_maps, heads_config, domain=config.get("domain"), manifest=manifest)
+        model.selection = config.get("head_selection", {})
+        return model
 
 
 def _concatenate(parts: list[Posterior]) -> Posterior:
