@@ -102,7 +102,7 @@ def _train(args: argparse.Namespace) -> int:
 
     overrides = {"output": args.output} if args.output else {}
     summary = train_run(load_config(RunConfig, args.config, **overrides), progress=not args.quiet)
-    print(json.dumps({k: v for k, v in summary.items() if k != "best_validation"}, default=str))
+    print(json.dumps({k: v for k, v in summary.items() if k != "validation"}, default=str))
     return 0
 
 

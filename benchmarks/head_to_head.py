@@ -9,14 +9,14 @@ this run).
 Usage::
 
     BAYESXP_CACHE_DIR=/tmp/bxcache python benchmarks/head_to_head.py \\
-        [--models xgb-quantile,xgb-gaussian] [--output benchmarks/results] [--retrain]
+        [--models bayesxp,xgb-gaussian] [--bayesxp-model DIR] [--output benchmarks/results] [--retrain]
     python benchmarks/head_to_head.py --tune     # the cross-validated search -> baseline_tuning.json
 
 Models plug in by name through :data:`REGISTRY`: a factory ``f(options) -> Predictor`` or a string
 ``"module:attribute"`` naming one (imported only when asked for), or ``--models module:attribute``
 directly. A :class:`Predictor` is anything with ``name``, ``fit(train, val)`` and
 ``predict(ts) -> {"mass", "age", "teff", "logg", "m_h": Predictive}`` (units Msun, Gyr, K, dex, dex).
-The transformer joins as ``bayesxp`` once ``bayesxp.model.benchmark:make_predictor`` exists.
+The transformer is ``bayesxp`` (``bayesxp.model.benchmark:make_predictor``, the shipped model).
 
 Truths. Test split: the TrainingSet labels (teff, logg, m_h from ASPCAP; mass and age from the label
 transfer, themselves predictions whose error is not in the label values), with their label errors for
@@ -178,9 +178,9 @@ REGISTRY: dict[str, Callable[[dict], Predictor] | str] = {
     "xgb-gaussian": _xgb_factory("gaussian", True),
     "xgb-quantile-label": _xgb_factory("quantile", False),  # literature: intervals for the derived label
     "xgb-gaussian-label": _xgb_factory("gaussian", False),
-    "bayesxp": "bayesxp.model.benchmark:make_predictor",  # the transformer, once written
+    "bayesxp": "bayesxp.model.benchmark:make_predictor",  # the transformer (shipped model)
 }
-DEFAULT_MODELS = "xgb-quantile,xgb-gaussian,xgb-quantile-label,xgb-gaussian-label"
+DEFAULT_MODELS = "bayesxp,xgb-quantile,xgb-gaussian,xgb-quantile-label,xgb-gaussian-label"
 
 
 def make_predictor(name: str, options: dict) -> Predictor:
@@ -188,7 +188,8 @@ def make_predictor(name: str, options: dict) -> Predictor:
 
     Args:
         name: Registry key, or ``package.module:factory``.
-        options: ``config``, ``model_dir``, ``retrain``, ``shared`` (passed to the factory with ``name``).
+        options: ``config``, ``model_dir``, ``retrain``, ``shared``, ``model`` (the bayesxp model folder; None:
+            the shipped model), passed to the factory with ``name``.
 
     Returns:
         The predictor.
@@ -352,7 +353,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     seismic = ts.subset(ts.meta["seismic_dev"].to_numpy(bool))
     for part in (train, val):  # warm the pseudo-coefficient cache used for fitting
         xp_features(part)
-    options = {"config": config, "model_dir": Path(args.model_dir), "retrain": args.retrain, "shared": {}}
+    options = {"config": config, "model_dir": Path(args.model_dir), "retrain": args.retrain, "shared": {},
+               "model": args.bayesxp_model}
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     rows: dict[str, list[dict]] = {"test": [], "seismic": []}
     fitted: dict[str, XGBBaseline] = {}
@@ -466,6 +468,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results"))
     parser.add_argument("--config", default=str(REPO / "configs" / "baseline.yaml"))
     parser.add_argument("--model-dir", default=str(cache_dir() / "baseline-models"))
+    parser.add_argument("--bayesxp-model", default=None, help="bayesxp model folder (default: the shipped model)")
     parser.add_argument("--retrain", action="store_true", help="train even if an identical saved model exists")
     parser.add_argument("--tune", action="store_true", help="run the cross-validated search only")
     args = parser.parse_args(argv)

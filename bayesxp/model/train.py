@@ -7,7 +7,7 @@
   and checkpoints hold model, optimiser, scheduler and counters, so a killed run resumes to exactly the
   losses an uninterrupted one would have had;
 - validation every ``eval_every`` steps on the spectrum(+colours) -> labels task, early stopping on its
-  NLL, the best weights kept;
+  NLL; the best weights kept (or the last, `keep: last`);
 - data-parallel: launched with ``torchrun --nproc_per_node N -m bayesxp.model.train --config FILE``,
   torch.distributed DDP with gloo on CPU and nccl on GPU; every rank draws the same global batch and takes
   its shard, so the averaged gradient equals the single-process one.
@@ -58,6 +58,9 @@ class TrainConfig:
         patience: Validations without improvement before stopping.
         eval_stars: Validation stars used per evaluation (None: all).
         threads: torch intra-op threads (None: torch's default).
+        keep: Weights the run ends with: ``"best"`` (lowest validation NLL of the backbone's own Gaussians)
+            or ``"last"`` (the final step; for heads that recalibrate the variances, the point accuracy of
+            the final step can matter more than the backbone's own calibration).
     """
 
     batch_size: int = 128
@@ -75,6 +78,11 @@ class TrainConfig:
     patience: int = 8
     eval_stars: int | None = 2000
     threads: int | None = None
+    keep: str = "best"
+
+    def __post_init__(self) -> None:
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"train.keep must be 'best' or 'last', not {self.keep!r}")
 
 
 @dataclass(frozen=True)
@@ -297,7 +305,7 @@ class Trainer:
         """Run until ``max_steps``, the time budget or early stopping; load the best weights.
 
         Returns:
-            Summary: steps, best step, best validation metrics, seconds, samples per second.
+            Summary: steps, best step, the validation metrics of the kept weights, seconds, samples per second.
         """
         from tqdm.auto import tqdm
 
@@ -337,13 +345,15 @@ class Trainer:
         bar.close()
         seconds = time.perf_counter() - start_time
         best_path = self.run_dir / "best.pt"
-        if best_path.is_file():
+        if cfg.keep == "last":
+            best_metrics = next((h for h in reversed(self.history) if h.get("step") == self.step), best_metrics)
+        elif best_path.is_file():
             try:
                 self.model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["model"])
             except Exception as exc:  # same as load_checkpoint
                 raise ModelFileError(f"{best_path}: best weights cannot be read ({type(exc).__name__})") from exc
-        return {"steps": self.step, "resumed": resumed, "best_step": self.best_step,
-                "best_validation": best_metrics, "seconds": seconds,
+        return {"steps": self.step, "resumed": resumed, "best_step": self.best_step, "kept": cfg.keep,
+                "validation": best_metrics, "seconds": seconds,
                 "train_samples_per_second": (self.step - start_step) * cfg.batch_size / max(seconds, 1e-9)}
 
 
@@ -416,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = train_run(config, progress=not args.quiet)
         if not distributed or torch.distributed.get_rank() == 0:
-            print(json.dumps({k: v for k, v in summary.items() if k != "best_validation"}, default=str))
+            print(json.dumps({k: v for k, v in summary.items() if k != "validation"}, default=str))
     finally:
         if distributed:
             torch.distributed.destroy_process_group()

@@ -131,6 +131,31 @@ def test_resumed_metrics_file_matches_the_uninterrupted_one(tmp_path):
     assert records(tmp_path / "run") == records(tmp_path / "reference")
 
 
+def test_keep_best_restores_the_best_weights_and_keep_last_the_final_ones(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import bayesxp.model.train as train_module
+
+    scripted = iter([0.0, 1.0, 2.0] * 2)  # validation NLL at steps 4, 8, 10: best at step 4, for both runs
+    monkeypatch.setattr(train_module, "evaluate_labels", lambda *args, **kwargs: {"nll": next(scripted)})
+
+    best = _trainer(tmp_path / "best")
+    best.fit(progress=False)
+    saved_best = torch.load(tmp_path / "best" / "best.pt", weights_only=True)
+    last_checkpoint = torch.load(tmp_path / "best" / "checkpoint.pt", weights_only=True)
+    assert (saved_best["step"], last_checkpoint["step"]) == (4, 10)
+    assert _state_equal(best.model.state_dict(), saved_best["model"])
+
+    last = _trainer(tmp_path / "last")
+    last.config = replace(CONFIG, keep="last")
+    summary = last.fit(progress=False)
+    assert _state_equal(last.model.state_dict(), last_checkpoint["model"])
+    assert not _state_equal(last.model.state_dict(), saved_best["model"])
+    assert summary["kept"] == "last" and summary["validation"]["step"] == 10 and summary["best_step"] == 4
+    with pytest.raises(ValueError, match="keep"):
+        TrainConfig(keep="newest")
+
+
 def test_fit_with_progress_off_prints_nothing(tmp_path, capsys):
     """``progress=False`` is documented (train_run) to hide the bar and the per-evaluation lines."""
     trainer = _trainer(tmp_path / "run", Trainer)
