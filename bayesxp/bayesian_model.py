@@ -56,12 +56,12 @@ class HeadsConfig:
     """Settings of every head.
 
     Attributes:
-        mass_age: The joint head.
-        labels: The atmospheric-label heads.
+        mass_age: The joint head (mass and age labels are derived, so their errors are propagated).
+        labels: The atmospheric-label heads (measured labels: their errors are convolved).
         max_train_stars: Subsample of training stars for the heads (SVI cost grows with it).
     """
 
-    mass_age: HeadConfig = field(default_factory=HeadConfig)
+    mass_age: HeadConfig = field(default_factory=lambda: HeadConfig(label_error="propagate"))
     labels: HeadConfig = field(default_factory=lambda: HeadConfig(n_features=32, svi_steps=2000))
     max_train_stars: int = 8000
 

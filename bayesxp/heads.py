@@ -34,7 +34,7 @@ from pyro.infer.autoguide import AutoLowRankMultivariateNormal
 from pyro.nn import PyroModule, PyroSample
 
 __all__ = ["HeadConfig", "FeatureMap", "BayesianHead", "HeadFit", "fit_svi", "fit_nuts", "predictive_samples",
-           "predictive_log_score", "LIKELIHOODS"]
+           "predictive_log_score", "effective_targets", "LIKELIHOODS"]
 
 #: The likelihood families a head can use.
 LIKELIHOODS = ("gaussian", "student_t", "mixture")
@@ -57,6 +57,12 @@ class HeadConfig:
         scale_floor: Minimum predicted std (label units), keeps variances bounded away from zero.
         num_samples: Posterior weight draws kept for prediction.
         seed: Seed of SVI / NUTS and of the predictive draws.
+        label_error: How the labels' own errors enter. ``"convolve"``: a measurement (label = truth + noise;
+            the likelihood convolves the prediction with the noise, so the predictive describes the truth
+            without it). ``"propagate"``: a derived label, itself an estimate of the truth (label transfer or
+            DistMass: truth = label + error, the error independent of the label), so the predictive must be
+            *wider* than the labels' scatter; the head is fitted on one draw of the truth per row,
+            ``label + N(0, label_cov)``, and its predictive adds the error instead of removing it.
     """
 
     n_features: int = 32
@@ -68,10 +74,36 @@ class HeadConfig:
     scale_floor: float = 1e-3
     num_samples: int = 200
     seed: int = 0
+    label_error: str = "convolve"
 
     def __post_init__(self) -> None:
         if self.likelihood not in (*LIKELIHOODS, "auto"):
             raise ValueError(f"likelihood must be one of {LIKELIHOODS} or 'auto', not {self.likelihood!r}")
+        if self.label_error not in ("convolve", "propagate"):
+            raise ValueError(f"label_error must be 'convolve' or 'propagate', not {self.label_error!r}")
+
+
+def effective_targets(y: np.ndarray, label_cov: np.ndarray, config: HeadConfig, seed: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and label covariance as the likelihood sees them (see ``HeadConfig.label_error``).
+
+    ``"convolve"`` returns them unchanged; ``"propagate"`` returns one draw of the truth per row,
+    ``y + N(0, label_cov)`` (only the observed quantities; for d = 2 the second is drawn conditionally on
+    the first), with a zero covariance.
+    """
+    if config.label_error == "convolve":
+        return y, label_cov
+    rng = np.random.default_rng(seed)
+    e = rng.standard_normal(y.shape)
+    cov = np.nan_to_num(label_cov)
+    s0 = np.sqrt(np.clip(cov[:, 0, 0], 0.0, None))
+    draw = y.copy()
+    draw[:, 0] = y[:, 0] + s0 * e[:, 0]
+    if y.shape[1] == 2:
+        c01 = np.divide(cov[:, 0, 1], s0, out=np.zeros_like(s0), where=s0 > 0)
+        s1 = np.sqrt(np.clip(cov[:, 1, 1] - c01**2, 0.0, None))
+        draw[:, 1] = y[:, 1] + c01 * e[:, 0] + s1 * e[:, 1]
+    return draw, np.zeros_like(label_cov)
 
 
 class FeatureMap:
@@ -295,7 +327,7 @@ def fit_svi(z: np.ndarray, y: np.ndarray, label_cov: np.ndarray, config: HeadCon
     """
     pyro.set_rng_seed(config.seed)
     pyro.clear_param_store()
-    zt, yt, lc, observed = _as_tensors(z, y, label_cov)
+    zt, yt, lc, observed = _as_tensors(z, *effective_targets(y, label_cov, config, config.seed))
     head = BayesianHead(zt.shape[1], yt.shape[1], config)
     guide = AutoLowRankMultivariateNormal(head, rank=config.guide_rank, init_scale=0.01)
     optimiser = pyro.optim.ClippedAdam({"lr": config.svi_learning_rate, "lrd": 0.1 ** (1 / config.svi_steps)})
@@ -325,7 +357,7 @@ def fit_nuts(z: np.ndarray, y: np.ndarray, label_cov: np.ndarray, config: HeadCo
     """
     pyro.set_rng_seed(config.seed)
     pyro.clear_param_store()
-    zt, yt, lc, observed = _as_tensors(z, y, label_cov)
+    zt, yt, lc, observed = _as_tensors(z, *effective_targets(y, label_cov, config, config.seed))
     head = BayesianHead(zt.shape[1], yt.shape[1], config)
     kernel = NUTS(head, target_accept_prob=0.85, max_tree_depth=8, jit_compile=False)
     mcmc = MCMC(kernel, num_samples=num_samples or config.num_samples, warmup_steps=warmup, num_chains=1,
@@ -342,8 +374,9 @@ def fit_nuts(z: np.ndarray, y: np.ndarray, label_cov: np.ndarray, config: HeadCo
 def predictive_log_score(fit: HeadFit, z: np.ndarray, y: np.ndarray, label_cov: np.ndarray) -> float:
     """Mean log predictive density of held-out labels: ``log mean_s p(y | theta_s)`` per star, averaged.
 
-    The label error is part of the density (the prediction is convolved with it), so families with
-    different tails are compared on the labels as they are. Used to choose a head's likelihood.
+    The label error is part of the density as the head's ``label_error`` says (the prediction convolved
+    with it, or the labels replaced by draws of the truth), so families with different tails are compared
+    on the same footing. Used to choose a head's likelihood.
 
     Args:
         fit: A fitted head.
@@ -354,7 +387,7 @@ def predictive_log_score(fit: HeadFit, z: np.ndarray, y: np.ndarray, label_cov: 
     Returns:
         The mean over stars with an observed first quantity (higher is better).
     """
-    zt, yt, lc, observed = _as_tensors(z, y, label_cov)
+    zt, yt, lc, observed = _as_tensors(z, *effective_targets(y, label_cov, fit.head.config, fit.head.config.seed + 1))
     draws = []
     n_draws = next(iter(fit.samples.values())).shape[0]
     for s in range(n_draws):
