@@ -13,6 +13,7 @@ spectrum alone as context, so it serves both kinds of input.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -47,6 +48,9 @@ from bayesxp.spectra import STATUS_OK, SampledSpectra
 __all__ = ["HEADS", "HeadsConfig", "BayesXPModel", "load", "default_model_path", "as_spectra", "photometry_labels"]
 
 #: Head name -> the request keys whose embeddings it reads (and whose values it predicts).
+#: Physical range of the mass [Msun] and age [Gyr] draws: a heavy-tailed (Student-t) head's far tail in ln age
+#: would otherwise give ages of 1e8 Gyr; draws beyond these bounds are set to them (a prior truncation).
+PHYSICAL_RANGE = {"ln_mass": (0.3, 8.0), "ln_age": (0.01, 20.0)}
 HEADS = {"mass_age": ("ln_mass", "ln_age"), "teff": ("teff",), "logg": ("logg",), "m_h": ("m_h",)}
 _CONTEXTS = ("full", "spectrum")
 
@@ -58,12 +62,27 @@ class HeadsConfig:
     Attributes:
         mass_age: The joint head (mass and age labels are derived, so their errors are propagated).
         labels: The atmospheric-label heads (measured labels: their errors are convolved).
-        max_train_stars: Subsample of training stars for the heads (SVI cost grows with it).
+        max_train_stars: Subsample of the fitting stars for the heads (SVI cost grows with it).
+        fit_split: Split whose embeddings the heads are fitted on. ``"val"``: stars the backbone never
+            trained on, so the heads learn the scatter new stars will have (the backbone fits its own training
+            stars much better than unseen ones: measured val NLL 0.31 vs train loss -1.21, and heads fitted on
+            training-star embeddings covered 54% of test Teff at 68%). ``"train"`` reuses the training stars.
+        selection_fraction: With ``likelihood: auto``, the fraction of the fitting stars (by a hash of the
+            source id) held out to choose the likelihood by log predictive density; the chosen family is
+            then refitted on all fitting stars.
     """
 
     mass_age: HeadConfig = field(default_factory=lambda: HeadConfig(label_error="propagate"))
     labels: HeadConfig = field(default_factory=lambda: HeadConfig(n_features=32, svi_steps=2000))
     max_train_stars: int = 8000
+    fit_split: str = "val"
+    selection_fraction: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.fit_split not in ("train", "val"):
+            raise ValueError(f"fit_split must be 'train' or 'val', not {self.fit_split!r}")
+        if not 0.0 < self.selection_fraction < 1.0:
+            raise ValueError(f"selection_fraction must be in (0, 1), not {self.selection_fraction}")
 
 
 def default_model_path() -> Path:
@@ -181,11 +200,11 @@ class BayesXPModel:
     @classmethod
     def fit_heads(cls, foundation: FoundationModel, ts: TrainingSet, config: HeadsConfig | None = None,
                   method: str = "svi", progress: bool = False) -> BayesXPModel:
-        """Fit every head on the training split's frozen embeddings.
+        """Fit every head on frozen embeddings of ``config.fit_split`` (default: the validation split).
 
         Args:
             foundation: Trained foundation model.
-            ts: The training set (its ``train`` split is used).
+            ts: The training set (its ``config.fit_split`` split is used).
             config: Heads settings.
             method: ``"svi"`` (production) or ``"nuts"`` (reference; slow).
             progress: Print a line per head.
@@ -195,40 +214,43 @@ class BayesXPModel:
         """
         config = config or HeadsConfig()
         model = cls(foundation, {}, {}, config)
-        splits = {}
-        for split in ("train", "val"):
-            part = ts.subset(split)
-            if len(part) > config.max_train_stars:
-                keep = np.sort(np.random.default_rng(0).choice(len(part), config.max_train_stars, replace=False))
-                part = part.subset(keep)
-            tokens = foundation.tokenizer.encode(part.flux, part.flux_error, part.labels, part.label_error)
-            splits[split] = (part, {c: model.embeddings(tokens, c) for c in _CONTEXTS})
+        part = ts.subset(config.fit_split)
+        if len(part) > config.max_train_stars:
+            keep = np.sort(np.random.default_rng(0).choice(len(part), config.max_train_stars, replace=False))
+            part = part.subset(keep)
+        tokens = foundation.tokenizer.encode(part.flux, part.flux_error, part.labels, part.label_error)
+        features = {c: model.embeddings(tokens, c) for c in _CONTEXTS}
+        # likelihood selection: a deterministic share of the fitting stars, by a hash of the source id
+        bucket = np.array([int(hashlib.sha256(f"heads:{int(s)}".encode()).hexdigest(), 16) % 1000
+                           for s in part.source_id])
+        held = np.concatenate([bucket < 1000 * config.selection_fraction] * len(_CONTEXTS))
         for name, keys in HEADS.items():
             start = time.perf_counter()
             head_config = config.mass_age if name == "mass_age" else config.labels
-            data = {}
-            for split, (part, features) in splits.items():
-                x = np.concatenate([features[c][name] for c in _CONTEXTS])  # both contexts stacked
-                y, cov = model._head_targets(part, keys)
-                data[split] = (x, np.concatenate([y, y]), np.concatenate([cov, cov]))
-            fmap = FeatureMap(head_config.n_features).fit(data["train"][0])
-            (x, y, cov), (xv, yv, covv) = data["train"], data["val"]
-            rows, val_rows = np.isfinite(y[:, 0]), np.isfinite(yv[:, 0])
+            x = np.concatenate([features[c][name] for c in _CONTEXTS])  # both contexts stacked
+            y, cov = model._head_targets(part, keys)
+            y, cov = np.concatenate([y] * len(_CONTEXTS)), np.concatenate([cov] * len(_CONTEXTS))
+            fmap = FeatureMap(head_config.n_features).fit(x)
+            z, rows = fmap.transform(x), np.isfinite(y[:, 0])
+            if rows.sum() < 2 * head_config.n_features:
+                raise ValueError(f"head {name}: only {int(rows.sum())} star-contexts of the {config.fit_split} split "
+                                 f"have {keys[0]}; too few to fit {head_config.n_features} features")
+            fit_one = fit_svi if method == "svi" else fit_nuts
             candidates = LIKELIHOODS if head_config.likelihood == "auto" else (head_config.likelihood,)
-            scores, fits = {}, {}
-            for likelihood in candidates:
-                family = dataclasses.replace(head_config, likelihood=likelihood)
-                fit = (fit_svi if method == "svi" else fit_nuts)(fmap.transform(x[rows]), y[rows], cov[rows], family)
-                fits[likelihood] = fit
-                if len(candidates) > 1:
-                    scores[likelihood] = predictive_log_score(fit, fmap.transform(xv[val_rows]), yv[val_rows],
-                                                              covv[val_rows])
+            scores = {}
+            if len(candidates) > 1:
+                a, b = rows & ~held, rows & held
+                for likelihood in candidates:
+                    family = dataclasses.replace(head_config, likelihood=likelihood)
+                    scores[likelihood] = predictive_log_score(fit_one(z[a], y[a], cov[a], family), z[b], y[b], cov[b])
             best = max(scores, key=scores.get) if scores else candidates[0]
-            model.heads[name], model.feature_maps[name] = fits[best], fmap
-            model.selection[name] = {"likelihood": best, "validation_log_score": scores}
+            fit = fit_one(z[rows], y[rows], cov[rows], dataclasses.replace(head_config, likelihood=best))
+            model.heads[name], model.feature_maps[name] = fit, fmap
+            model.selection[name] = {"likelihood": best, "validation_log_score": scores,
+                                     "fit_split": config.fit_split, "n_rows": int(rows.sum())}
             if progress:
-                print(f"head {name}: {int(rows.sum())} star-contexts, {method}, likelihood {best} "
-                      f"{scores or ''} ({time.perf_counter() - start:.0f} s)", flush=True)
+                print(f"head {name}: {int(rows.sum())} star-contexts of the {config.fit_split} split, {method}, "
+                      f"likelihood {best} {scores or ''} ({time.perf_counter() - start:.0f} s)", flush=True)
         return model
 
     def _head_targets(self, ts: TrainingSet, keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -324,6 +346,7 @@ class BayesXPModel:
                     scale = self.tokenizer.std[self.tokenizer.keys.index(key), 0]
                     quantity = {"ln_mass": "mass", "ln_age": "age"}.get(key, key)
                     if key.startswith("ln_"):
+                        physical = np.clip(physical, *np.log(PHYSICAL_RANGE[key]))
                         samples[quantity][:, rows] = np.exp(physical)
                         centre = np.exp(np.median(physical, axis=0))
                         aleatoric[quantity][rows] = centre * alea[:, i] * scale  # first order, linear units
