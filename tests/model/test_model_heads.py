@@ -290,3 +290,13 @@ def test_head_config_refuses_an_unknown_likelihood():
         HeadConfig(likelihood="laplace")
     with pytest.raises(ValueError, match="label_error"):
         HeadConfig(label_error="ignore")
+
+
+def test_heads_config_refuses_an_unknown_fit_split_or_selection_share():
+    from bayesxp.bayesian_model import HeadsConfig
+
+    with pytest.raises(ValueError, match="fit_split"):
+        HeadsConfig(fit_split="test")
+    with pytest.raises(ValueError, match="selection_fraction"):
+        HeadsConfig(selection_fraction=1.0)
+    assert HeadsConfig().mass_age.label_error == "propagate" and HeadsConfig().labels.label_error == "convolve"
