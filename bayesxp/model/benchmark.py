@@ -32,6 +32,7 @@ class BayesXPPredictor:
         self.context = context
         self.model = None
         self.fit_seconds: float | None = None
+        self.fit_note = "pre-trained model loaded; fit time = recorded training time (backbone + heads)"
 
     def fit(self, train: TrainingSet, val: TrainingSet) -> None:
         """Load the pre-trained model; ``fit_seconds`` is the recorded training time."""
