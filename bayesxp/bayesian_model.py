@@ -47,10 +47,10 @@ from bayesxp.spectra import STATUS_OK, SampledSpectra
 
 __all__ = ["HEADS", "HeadsConfig", "BayesXPModel", "load", "default_model_path", "as_spectra", "photometry_labels"]
 
-#: Head name -> the request keys whose embeddings it reads (and whose values it predicts).
 #: Physical range of the mass [Msun] and age [Gyr] draws: a heavy-tailed (Student-t) head's far tail in ln age
 #: would otherwise give ages of 1e8 Gyr; draws beyond these bounds are set to them (a prior truncation).
 PHYSICAL_RANGE = {"ln_mass": (0.3, 8.0), "ln_age": (0.01, 20.0)}
+#: Head name -> the request keys whose embeddings it reads (and whose values it predicts).
 HEADS = {"mass_age": ("ln_mass", "ln_age"), "teff": ("teff",), "logg": ("logg",), "m_h": ("m_h",)}
 _CONTEXTS = ("full", "spectrum")
 
