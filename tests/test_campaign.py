@@ -56,7 +56,7 @@ def _synthetic_set(n: int = 90, seed: int = 3):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, shared_data):  # the coefficient prior reads shared data
     """A tiny bayesxp model folder and a tiny baseline folder, fitted on synthetic stars, and those stars."""
     from bayesxp.baseline import BaselineConfig, XGBParams, XGBQuantileBaseline
     from bayesxp.bayesian_model import BayesXPModel, HeadsConfig

@@ -89,7 +89,7 @@ def test_yaml_syntax_error_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("key", ["library", "data_dir"])
-def test_wrong_input_path_exits_2(tmp_path, capsys, key):
+def test_wrong_input_path_exits_2(tmp_path, capsys, key, shared_data):
     config = tmp_path / "paths.yaml"
     config.write_text(f"{key}: {tmp_path / 'nowhere'}\n")
     code, _, err = _run(["data", "build", "--config", str(config)], capsys)

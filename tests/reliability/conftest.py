@@ -33,7 +33,7 @@ from bayesxp.model.train import RunConfig, train_run
 
 
 @pytest.fixture(scope="session")
-def tiny_model_folder(tmp_path_factory) -> Path:
+def tiny_model_folder(tmp_path_factory, shared_data) -> Path:  # the coefficient prior reads shared data
     """Train the tiny foundation model (``train_run``), fit its heads (SVI) and save the full model folder."""
     root = tmp_path_factory.mktemp("reliability_model")
     ts = tiny_training_set()
