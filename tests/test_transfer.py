@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from safetensors import SafetensorError
 from scipy import stats
 
 from bayesxp.errors import ModelFileError
