@@ -30,7 +30,14 @@ from astropy.table import Table
 
 from bayesxp.errors import InputFileError
 from bayesxp.io.library import sampled_from_table, with_note
-from bayesxp.io.tables import ID_COLUMNS, check_text_complete, parse_source_ids, read_table, table_format
+from bayesxp.io.tables import (
+    ID_COLUMNS,
+    check_text_complete,
+    parse_source_ids,
+    read_table,
+    require_input_file,
+    table_format,
+)
 from bayesxp.io.xp_basis import (
     BANDS,
     BP_RANGE_NM,
@@ -685,12 +692,7 @@ def _get(record: dict | None, keys: tuple[str, ...]) -> object:
 
 def _read_avro(path: Path) -> XPContinuous:
     """GaiaXPy's Avro input (``MeanSpectrumSolutionWithCov.avro``): packed covariances per band."""
-    if not path.exists():
-        raise InputFileError(path, "file does not exist")
-    if path.is_dir():
-        raise InputFileError(path, "is a folder, not a file")
-    if path.stat().st_size == 0:
-        raise InputFileError(path, "file is empty")
+    require_input_file(path)
     import fastavro
 
     try:

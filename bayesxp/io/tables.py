@@ -26,6 +26,7 @@ __all__ = [
     "write_table",
     "atomic_path",
     "require_columns",
+    "require_input_file",
     "os_error_reason",
     "parse_source_ids",
     "SUPPORTED_SUFFIXES",
@@ -96,12 +97,7 @@ def read_table(path: str | os.PathLike, hdu: int | str | None = None) -> Table:
     """
     path = Path(path)
     fmt = table_format(path)
-    if not path.exists():
-        raise InputFileError(path, "file does not exist")
-    if path.is_dir():
-        raise InputFileError(path, "is a folder, not a file")
-    if path.stat().st_size == 0:
-        raise InputFileError(path, "file is empty")
+    require_input_file(path)
     kwargs: dict = {"format": fmt}
     if fmt == "fits" and hdu is not None:
         kwargs["hdu"] = hdu
@@ -121,6 +117,20 @@ def read_table(path: str | os.PathLike, hdu: int | str | None = None) -> Table:
     if fmt == "ascii.csv":
         _exact_id_columns(table, path)
     return table
+
+
+def require_input_file(path: Path) -> None:
+    """Refuse a path that is missing, a folder, or an empty file, naming it.
+
+    Raises:
+        InputFileError: ``file does not exist``, ``is a folder, not a file`` or ``file is empty``.
+    """
+    if not path.exists():
+        raise InputFileError(path, "file does not exist")
+    if path.is_dir():
+        raise InputFileError(path, "is a folder, not a file")
+    if path.stat().st_size == 0:
+        raise InputFileError(path, "file is empty")
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:
