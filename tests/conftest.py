@@ -61,3 +61,18 @@ def shared_data() -> Path:
 def xp_misc(shared_data: Path) -> Path:
     """Real Gaia archive XP files."""
     return shared_data / "xp_misc"
+
+
+@pytest.fixture(scope="session")
+def library():
+    """The whole installed XP library (read once per session, about 5-10 s), or a skip that says how to
+    install it. Tests must not modify it."""
+    from bayesxp.errors import BayesXPError
+    from bayesxp.io.library import read_library
+    from bayesxp.paths import library_path
+
+    try:
+        path = library_path()
+    except BayesXPError as exc:
+        pytest.skip(str(exc))
+    return read_library(path)

