@@ -56,6 +56,8 @@ from bayesxp.baseline.xgb import (
 )
 from bayesxp.calibration.predictions import Predictive
 from bayesxp.calibration.report import calibration_summary, to_json_ready
+from bayesxp.campaign import QUANTITIES as QUANTITY_ORDER
+from bayesxp.campaign import UNITS
 from bayesxp.config import from_dict, load_config, to_dict
 from bayesxp.dataset import TrainingSet, build_training_set
 from bayesxp.errors import ModelFileError
@@ -63,8 +65,6 @@ from bayesxp.io.tables import atomic_path
 from bayesxp.paths import cache_dir
 
 REPO = Path(__file__).resolve().parents[1]
-QUANTITY_ORDER = ("mass", "age", "teff", "logg", "m_h")
-UNITS = {"mass": "Msun", "age": "Gyr", "teff": "K", "logg": "dex", "m_h": "dex"}
 SEISMIC_TRUTH = {"mass": ("seismic_mass", "seismic_mass_err"), "age": ("seismic_age_gyr", "seismic_age_err")}
 
 
