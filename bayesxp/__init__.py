@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 from bayesxp._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bayesxp.bayesian_model import BayesXPModel, load
+    from bayesxp.model.bayesian import BayesXPModel, load
     from bayesxp.posterior import Posterior
     from bayesxp.spectra import SampledSpectra
 
 __all__ = ["__version__", "load", "BayesXPModel", "Posterior", "SampledSpectra"]
 
 _LAZY = {
-    "load": "bayesxp.bayesian_model",
-    "BayesXPModel": "bayesxp.bayesian_model",
+    "load": "bayesxp.model.bayesian",
+    "BayesXPModel": "bayesxp.model.bayesian",
     "Posterior": "bayesxp.posterior",
     "SampledSpectra": "bayesxp.spectra",
 }

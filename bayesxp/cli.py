@@ -25,8 +25,8 @@ __all__ = ["main", "build_parser"]
 
 def _data_build(args: argparse.Namespace) -> int:
     from bayesxp.config import load_config
-    from bayesxp.data_summary import plot_label_distributions, summary_markdown
-    from bayesxp.dataset import DataConfig, build_training_set
+    from bayesxp.data.dataset import DataConfig, build_training_set
+    from bayesxp.data.summary import plot_label_distributions, summary_markdown
     from bayesxp.io.tables import atomic_path
 
     config = load_config(DataConfig, args.config)
@@ -51,10 +51,10 @@ def _data_build(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from bayesxp.bayesian_model import load
-    from bayesxp.demo import demo_path
+    from bayesxp.data.demo import demo_path
     from bayesxp.io.library import read_sampled_table
     from bayesxp.io.tables import atomic_path, write_table
+    from bayesxp.model.bayesian import load
 
     output = Path(args.output)
     model = load(args.model)
@@ -75,8 +75,10 @@ def _demo(args: argparse.Namespace) -> int:
               f" -{row['mass_q50'] - row['mass_q16']:.2f} {row['age_q50']:6.1f} +{row['age_q84'] - row['age_q50']:.1f}"
               f" -{row['age_q50'] - row['age_q16']:.1f} {row['teff_mean']:7.0f} ({meta['teff'][i]:5.0f})"
               f" {row['logg_mean']:8.2f} ({meta['logg'][i]:.2f}) {row['m_h_mean']:9.2f} ({meta['fe_h'][i]:.2f})")
+    from bayesxp.quantities import LIBRARY_COLUMNS
+
     residual = {q: np.asarray(table[f"{q}_mean"]) - meta[c].to_numpy(float)
-                for q, c in (("teff", "teff"), ("logg", "logg"), ("m_h", "fe_h"))}
+                for q, c in LIBRARY_COLUMNS.items() if q != "alpha_m"}
     from astropy.stats import mad_std
 
     print("against APOGEE on these stars: " + ", ".join(
@@ -107,9 +109,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _fit_heads(args: argparse.Namespace) -> int:
-    from bayesxp.bayesian_model import BayesXPModel, HeadsConfig
     from bayesxp.config import load_config
-    from bayesxp.dataset import DataConfig, build_training_set
+    from bayesxp.data.dataset import DataConfig, build_training_set
+    from bayesxp.model.bayesian import BayesXPModel, HeadsConfig
     from bayesxp.model.folder import read_model_folder, spec_from_config
     from bayesxp.model.foundation import FoundationModel, ModelSpec
     from bayesxp.model.tokenizer import Tokenizer
@@ -138,7 +140,7 @@ def _mass_age_domain(ts) -> dict:  # noqa: ANN001
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from bayesxp.campaign import calibrate_command
+    from bayesxp.evaluation.campaign import calibrate_command
 
     overrides = {k: v for k, v in {"baseline": args.baseline, "max_stars": args.max_stars,
                                    "num_samples": args.num_samples}.items() if v is not None}

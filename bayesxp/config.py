@@ -1,6 +1,6 @@
 """Frozen-dataclass configuration filled from YAML, and written back out resolved.
 
-Each component owns its dataclass (``SelectionConfig`` in :mod:`bayesxp.selection`, ...); this module only
+Each component owns its dataclass (``SelectionConfig`` in :mod:`bayesxp.data.selection`, ...); this module only
 turns mappings and YAML files into those dataclasses, checking every key and type, and back.
 """
 

@@ -12,17 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["Posterior", "QUANTITIES", "UNITS", "CONTRACT_QUANTILES"]
+from bayesxp.quantities import CONTRACT_QUANTILES, QUANTITIES, UNITS, unit_name
 
-QUANTITIES = ("mass", "age", "teff", "logg", "m_h")
-UNITS = {"mass": "solMass", "age": "Gyr", "teff": "K", "logg": "dex", "m_h": "dex"}
-#: Quantile columns of the output contract: ``<q>_q025``, ``<q>_q16``, ``<q>_q50``, ``<q>_q84``, ``<q>_q975``.
-CONTRACT_QUANTILES = {"q025": 0.025, "q16": 0.16, "q50": 0.5, "q84": 0.84, "q975": 0.975}
+__all__ = ["Posterior"]
 
 
 @dataclass
 class Posterior:
-    """Predictive samples for N stars.
+    """PredictiveDistribution samples for N stars.
 
     Attributes:
         samples: ``{quantity: [S, N]}`` in physical units.
@@ -206,7 +203,7 @@ class Posterior:
         data = np.stack([self.samples[q][:, i] for q in names], axis=1)
         if not np.isfinite(data).all():
             raise ValueError(f"star {self.source_id[i]} has no samples (status: {self.status[i]})")
-        labels = [f"{q} [{UNITS.get(q, '')}]" for q in names]
+        labels = [f"{q} [{unit_name(q) if q in UNITS else ''}]" for q in names]
         # gaiaxpy's plotter turns LaTeX on globally when imported; corner plots must not need a TeX install
         with matplotlib.rc_context({"text.usetex": False}):
             return corner.corner(data, labels=labels, quantiles=[0.16, 0.5, 0.84], show_titles=True)
@@ -216,4 +213,4 @@ def json_units(samples: dict[str, np.ndarray]) -> str:
     """Units of the quantities present, as a JSON string (ArviZ attrs must be plain)."""
     import json
 
-    return json.dumps({q: UNITS.get(q, "") for q in samples})
+    return json.dumps({q: unit_name(q) if q in UNITS else "" for q in samples})

@@ -41,7 +41,7 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
     Returns:
         ``{"stars": n, "ok": n_ok, "failed": {reason: count}, "seconds": t, "resumed_batches": k}``.
     """
-    from bayesxp.bayesian_model import load
+    from bayesxp.model.bayesian import load
 
     input_path, output_path = Path(input_path), Path(output_path)
     table_format(output_path)  # refuse an unknown output suffix before any work
@@ -95,7 +95,7 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
 
 
 def _restore_units(table: Table) -> None:
-    from bayesxp.posterior import UNITS
+    from bayesxp.quantities import UNITS
 
     for column in table.colnames:
         quantity = column.split("_q")[0].removesuffix("_mean").removesuffix("_std")

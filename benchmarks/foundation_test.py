@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from bayesxp.quantities import unit_name
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -35,7 +37,7 @@ def load_foundation(folder: str | None):
     from bayesxp.errors import ModelFileError
 
     try:
-        from bayesxp.bayesian_model import load
+        from bayesxp.model.bayesian import load
 
         return load(folder).foundation, "bayesxp model"
     except ModelFileError:
@@ -70,10 +72,10 @@ def _baseline_rows() -> list[tuple[str, float, float, float]]:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from bayesxp.dataset import DataConfig, build_training_set
+    from bayesxp.data.dataset import DataConfig, build_training_set
     from bayesxp.io.tables import atomic_path
-    from bayesxp.model.foundation import PHOTOMETRIC_KEYS
     from bayesxp.model.train import evaluate_labels
+    from bayesxp.quantities import PHOTOMETRIC_LABELS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model folder (default: the shipped model)")
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     model, kind = load_foundation(args.model)
     test = build_training_set(DataConfig(), progress=False).subset("test")
     tokens = model.tokenizer.encode(test.flux, test.flux_error, test.labels, test.label_error)
-    contexts = {"spectrum + colours": model.tokenizer.spectral_keys + PHOTOMETRIC_KEYS,
+    contexts = {"spectrum + colours": model.tokenizer.spectral_keys + PHOTOMETRIC_LABELS,
                 "spectrum only": model.tokenizer.spectral_keys}
     results = {}
     for name, keys in contexts.items():
@@ -99,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
              "(truth: APOGEE DR17 Teff/logg/[M/H]; mass and age: label-transfer labels).",
              f"Command: `python benchmarks/foundation_test.py{' --model ' + args.model if args.model else ''}`", "",
              "| context | quantity | n | mad_std | std | bias | 1-sigma coverage | stars/s |", "|---|---|---|---|---|---|---|---|"]
-    units = {"teff": "K", "logg": "dex", "m_h": "dex", "alpha_m": "dex", "mass": "Msun", "age": "Gyr"}
     for name, metrics in results.items():
-        for q, unit in units.items():
+        for q in ("teff", "logg", "m_h", "alpha_m", "mass", "age"):
+            unit = unit_name(q)
             m = metrics.get(q)
             if m is None:
                 continue

@@ -15,7 +15,7 @@ Usage::
 Models plug in by name through :data:`REGISTRY`: a factory ``f(options) -> Predictor`` or a string
 ``"module:attribute"`` naming one (imported only when asked for), or ``--models module:attribute``
 directly. A :class:`Predictor` is anything with ``name``, ``fit(train, val)`` and
-``predict(ts) -> {"mass", "age", "teff", "logg", "m_h": Predictive}`` (units Msun, Gyr, K, dex, dex).
+``predict(ts) -> {"mass", "age", "teff", "logg", "m_h": PredictiveDistribution}`` (units Msun, Gyr, K, dex, dex).
 The transformer is ``bayesxp`` (``bayesxp.model.benchmark:make_predictor``, the shipped model).
 
 Truths. Test split: the TrainingSet labels (teff, logg, m_h from ASPCAP; mass and age from the label
@@ -44,7 +44,6 @@ import xgboost
 from bayesxp._version import __version__
 from bayesxp.baseline.features import xp_features
 from bayesxp.baseline.xgb import (
-    QUANTITIES,
     SIDECAR,
     TARGETS,
     BaselineConfig,
@@ -54,15 +53,15 @@ from bayesxp.baseline.xgb import (
     make_baseline,
     tune,
 )
-from bayesxp.calibration.predictions import Predictive
+from bayesxp.calibration.predictions import PredictiveDistribution
 from bayesxp.calibration.report import calibration_summary, to_json_ready
-from bayesxp.campaign import QUANTITIES as QUANTITY_ORDER
-from bayesxp.campaign import UNITS
 from bayesxp.config import from_dict, load_config, to_dict
-from bayesxp.dataset import TrainingSet, build_training_set
+from bayesxp.data.dataset import TrainingSet, build_training_set
 from bayesxp.errors import ModelFileError
 from bayesxp.io.tables import atomic_path
 from bayesxp.paths import cache_dir
+from bayesxp.quantities import MODEL_LABELS, unit_name
+from bayesxp.quantities import QUANTITIES as QUANTITY_ORDER
 
 REPO = Path(__file__).resolve().parents[1]
 SEISMIC_TRUTH = {"mass": ("seismic_mass", "seismic_mass_err"), "age": ("seismic_age_gyr", "seismic_age_err")}
@@ -81,7 +80,7 @@ class Predictor(Protocol):
     def fit(self, train: TrainingSet, val: TrainingSet) -> None:
         """Train (or load an identical trained model) on the train split, using val for early stopping."""
 
-    def predict(self, ts: TrainingSet) -> dict[str, Predictive]:
+    def predict(self, ts: TrainingSet) -> dict[str, PredictiveDistribution]:
         """Predictions keyed mass [Msun], age [Gyr], teff [K], logg, m_h [dex] over the stars of ``ts``."""
 
 
@@ -154,7 +153,7 @@ class XGBPredictor:
         self.model, self.fit_note = model, "trained in this run"
         self.shared[key] = (model, self.fit_seconds, self.fit_note)
 
-    def predict(self, ts: TrainingSet) -> dict[str, Predictive]:
+    def predict(self, ts: TrainingSet) -> dict[str, PredictiveDistribution]:
         """Predict from the flux (pseudo-coefficients projected afresh, no cache: end-to-end cost)."""
         assert self.model is not None, "fit first"
         return self.model.predict(ts, propagate_label_error=self.propagate_label_error, cache=False)
@@ -216,7 +215,7 @@ def _coverage_at(summary_coverage: dict, level: float) -> tuple[float, bool]:
     return summary_coverage["coverage"][k], bool(summary_coverage["consistent"][k])
 
 
-def evaluate(pred: Predictive, truth: np.ndarray, error: np.ndarray | None, quantity: str) -> dict:
+def evaluate(pred: PredictiveDistribution, truth: np.ndarray, error: np.ndarray | None, quantity: str) -> dict:
     """Residual, coverage and score figures of one prediction against truths.
 
     Args:
@@ -261,7 +260,7 @@ def _truths(ts: TrainingSet, quantity: str, seismic: bool) -> tuple[np.ndarray, 
     if seismic:
         value, error = SEISMIC_TRUTH[quantity]
         return ts.meta[value].to_numpy(float), ts.meta[error].to_numpy(float)
-    target = QUANTITIES[quantity]
+    target = MODEL_LABELS[quantity]
     value, error = (a.astype(float) for a in ts.label(target))
     if target.startswith("ln_"):  # log-normal label: value exp(x), 1-sigma error ~ exp(x) * sigma_ln
         value = np.exp(value)
@@ -289,7 +288,7 @@ def markdown_table(rows: list[dict], seismic: bool) -> str:
         crps, nll = (r.get("crps_noise"), r.get("nll_noise")) if seismic else (r.get("crps"), r.get("nll"))
         digits = 1 if row["quantity"] == "teff" else 3
         lines.append("| " + " | ".join([
-            row["model"], row["quantity"], UNITS[row["quantity"]], str(r["n"]),
+            row["model"], row["quantity"], unit_name(row["quantity"]), str(r["n"]),
             _fmt(r["bias"], digits), _fmt(r["std"], digits), _fmt(r["mad_std"], digits),
             _fmt(r.get("mad_std_rel")),
             _fmt(r["cov68"], 2, r["cov68_ok"]), _fmt(r["cov95"], 2, r["cov95_ok"]),
@@ -382,7 +381,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
                 truth, error = _truths(stars, quantity, seismic=set_name == "seismic")
                 metrics = evaluate(preds[quantity], truth, error, quantity)
                 rows[set_name].append({
-                    "model": name, "quantity": quantity, "unit": UNITS[quantity], "metrics": metrics,
+                    "model": name, "quantity": quantity, "unit": unit_name(quantity), "metrics": metrics,
                     "fit_seconds": fit_seconds, "predict_seconds": seconds, "n_predicted": len(stars),
                     "stars_per_second": rate, "model_only_stars_per_second": model_rate,
                 })

@@ -1116,7 +1116,7 @@ def checkpoint_cases(runner: Runner) -> None:
     """A training checkpoint from another model version, truncated, or holding a pickled object."""
     import torch
 
-    from bayesxp.dataset import TrainingSet
+    from bayesxp.data.dataset import TrainingSet
     from bayesxp.model.backbone import BackboneConfig
     from bayesxp.model.foundation import ModelSpec
     from bayesxp.model.train import TrainConfig, Trainer, build_model
@@ -1507,12 +1507,12 @@ def write_report(results: list[Outcome], summary: dict, folder: Path, model: Pat
 
 def tiny_model(folder: Path) -> Path:
     """Train a tiny model on synthetic stars (when no development model is at hand)."""
-    from bayesxp.bayesian_model import BayesXPModel, HeadsConfig
-    from bayesxp.dataset import TrainingSet
-    from bayesxp.heads import HeadConfig
+    from bayesxp.data.dataset import TrainingSet
     from bayesxp.model.backbone import BackboneConfig
+    from bayesxp.model.bayesian import BayesXPModel, HeadsConfig
     from bayesxp.model.folder import read_model_folder, spec_from_config
     from bayesxp.model.foundation import FoundationModel, ModelSpec
+    from bayesxp.model.heads import HeadConfig
     from bayesxp.model.tokenizer import Tokenizer
     from bayesxp.model.train import RunConfig, TrainConfig, train_run
 
@@ -1547,7 +1547,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bayesxp_reliability_") as tmp:
         root = Path(tmp)
         root.chmod(0o755)
-        from bayesxp.bayesian_model import default_model_path
+        from bayesxp.model.bayesian import default_model_path
 
         model = default_model_path() if args.model is None else Path(args.model)
         if args.model == "tiny" or not (model / "manifest.json").is_file():

@@ -27,9 +27,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def compare(model_path: str | None, n_stars: int, warmup: int, n_samples: int, out: Path) -> dict:
-    from bayesxp.bayesian_model import HEADS, load
-    from bayesxp.dataset import build_training_set
-    from bayesxp.heads import fit_nuts, fit_svi, predictive_samples
+    from bayesxp.data.dataset import build_training_set
+    from bayesxp.model.bayesian import HEADS, load
+    from bayesxp.model.heads import fit_nuts, fit_svi, predictive_samples
 
     torch.set_num_threads(1)
     model = load(model_path)

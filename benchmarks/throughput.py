@@ -27,9 +27,9 @@ def one(n: int, model_path: str | None, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    from bayesxp.bayesian_model import load
-    from bayesxp.dataset import labels_from_meta
+    from bayesxp.data.dataset import labels_from_meta
     from bayesxp.io.library import read_library
+    from bayesxp.model.bayesian import load
     from bayesxp.model.train import TrainConfig, Trainer
 
     spectra = read_library().take(slice(0, n))
@@ -37,7 +37,7 @@ def one(n: int, model_path: str | None, threads: int) -> dict:
     model = load(model_path)
     foundation = model.foundation
     tokens = foundation.tokenizer.encode(spectra.flux, spectra.flux_error, labels, errors)
-    from bayesxp.dataset import TrainingSet
+    from bayesxp.data.dataset import TrainingSet
 
     ts = TrainingSet(spectra.source_id, np.array(["train"] * n, dtype=object), spectra.flux, spectra.flux_error,
                      labels, errors, spectra.meta, {})

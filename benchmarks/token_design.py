@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from bayesxp.config import load_config
-from bayesxp.dataset import build_training_set
+from bayesxp.data.dataset import build_training_set
 from bayesxp.model.tokenizer import TokenizerConfig
 from bayesxp.model.train import RunConfig, TrainConfig, train_run
 

@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
 
-    from bayesxp.campaign import load_campaign_config, run_campaign, summary_lines
     from bayesxp.errors import BayesXPError
+    from bayesxp.evaluation.campaign import load_campaign_config, run_campaign, summary_lines
 
     if args.threads:
         import torch

@@ -10,7 +10,7 @@ import argparse
 import numpy as np
 
 import bayesxp
-from bayesxp.demo import demo_path
+from bayesxp.data.demo import demo_path
 
 
 def main(num_samples: int = 200, model_path: str | None = None) -> dict:

@@ -31,7 +31,7 @@ from bayesxp.baseline import (
     repair_crossing,
 )
 from bayesxp.baseline.xgb import SIDECAR, TARGETS
-from bayesxp.calibration.predictions import GaussianPrediction, Predictive, QuantilePrediction
+from bayesxp.calibration.predictions import GaussianPrediction, PredictiveDistribution, QuantilePrediction
 from bayesxp.errors import ModelFileError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def gaussian_model(synthetic: dict) -> XGBGaussianBaseline:
     )
 
 
-def coverage_failures(pred: Predictive, truth: np.ndarray, sigma: np.ndarray) -> list[str]:
+def coverage_failures(pred: PredictiveDistribution, truth: np.ndarray, sigma: np.ndarray) -> list[str]:
     """The (group, level) checks a prediction fails; empty if conditionally calibrated (see module doc)."""
     failures = []
     high = sigma > np.median(sigma)
@@ -226,7 +226,7 @@ def test_features_take_the_leading_coefficients_and_colours():
 
 def test_projection_cache_is_written_and_reused(tmp_path, monkeypatch, shared_data):
     from bayesxp.baseline import features
-    from bayesxp.dataset import TrainingSet
+    from bayesxp.data.dataset import TrainingSet
 
     monkeypatch.setenv("BAYESXP_CACHE_DIR", str(tmp_path))
     ts = TrainingSet.synthetic(300)  # project_cached caches batches of 256 stars or more
@@ -236,7 +236,7 @@ def test_projection_cache_is_written_and_reused(tmp_path, monkeypatch, shared_da
     def no_projection(*args, **kwargs):
         raise AssertionError("the cache was not used")
 
-    monkeypatch.setattr("bayesxp.xp_projection.project", no_projection)
+    monkeypatch.setattr("bayesxp.xp.projection.project", no_projection)
     np.testing.assert_array_equal(features.xp_features(ts), first)
 
 

@@ -1,7 +1,7 @@
-"""Tests of :mod:`bayesxp.campaign`: known-answer calibration tables, the joint check, and the campaign end to end.
+"""Tests of :mod:`bayesxp.evaluation.campaign`: known-answer calibration tables, the joint check, and the campaign end to end.
 
 The end-to-end tests use a tiny bayesxp model (untrained backbone ``d_model=16``, heads with 5 SVI steps) and a
-tiny XGBoost baseline (5 trees), both fitted on :meth:`bayesxp.dataset.TrainingSet.synthetic` stars in a
+tiny XGBoost baseline (5 trees), both fitted on :meth:`bayesxp.data.dataset.TrainingSet.synthetic` stars in a
 module fixture: they predict nothing useful and exercise every path. The real-data test (seismic dev stars)
 skips where the data folder or the XP library is missing.
 """
@@ -18,9 +18,10 @@ import pytest
 import torch
 from scipy import stats
 
-from bayesxp import campaign
 from bayesxp.calibration import GaussianPrediction, SamplePrediction
-from bayesxp.campaign import (
+from bayesxp.errors import BayesXPError, ConfigError
+from bayesxp.evaluation import campaign
+from bayesxp.evaluation.campaign import (
     QUANTITIES,
     REPORT_LEVELS,
     CampaignConfig,
@@ -34,7 +35,6 @@ from bayesxp.campaign import (
     truth_from_training_set,
     write_outputs,
 )
-from bayesxp.errors import BayesXPError, ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)  # two threads on two contended cores are slower for these tiny tensors
@@ -43,7 +43,8 @@ torch.set_num_threads(1)  # two threads on two contended cores are slower for th
 # ------------------------------------------------------------------------------------------- fixtures
 def _synthetic_set(n: int = 90, seed: int = 3):
     """Synthetic stars with the meta columns a truth table reads; the last 40 are val (20) and test (20)."""
-    from bayesxp.dataset import LABELS, TrainingSet
+    from bayesxp.data.dataset import TrainingSet
+    from bayesxp.quantities import LABELS
 
     ts = TrainingSet.synthetic(n, seed=seed)
     ts.split[n - 40 : n - 20] = "val"
@@ -59,10 +60,10 @@ def _synthetic_set(n: int = 90, seed: int = 3):
 def tiny(tmp_path_factory, shared_data):  # the coefficient prior reads shared data
     """A tiny bayesxp model folder and a tiny baseline folder, fitted on synthetic stars, and those stars."""
     from bayesxp.baseline import BaselineConfig, XGBParams, XGBQuantileBaseline
-    from bayesxp.bayesian_model import BayesXPModel, HeadsConfig
-    from bayesxp.heads import HeadConfig
     from bayesxp.model.backbone import BackboneConfig
+    from bayesxp.model.bayesian import BayesXPModel, HeadsConfig
     from bayesxp.model.foundation import ModelSpec
+    from bayesxp.model.heads import HeadConfig
     from bayesxp.model.train import build_model
 
     root = tmp_path_factory.mktemp("campaign_tiny")
@@ -83,7 +84,7 @@ def tiny(tmp_path_factory, shared_data):  # the coefficient prior reads shared d
 def synthetic_results(tiny, tmp_path_factory):
     """The campaign's evaluation on the synthetic test stars (both models, recalibration on val)."""
     from bayesxp.baseline import load_baseline
-    from bayesxp.bayesian_model import load
+    from bayesxp.model.bayesian import load
 
     ts = tiny["stars"]
     model, baseline = load(tiny["model"]), load_baseline(tiny["baseline"])

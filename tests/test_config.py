@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from bayesxp.config import from_dict, load_config, save_config, to_dict
-from bayesxp.dataset import DataConfig
+from bayesxp.data.dataset import DataConfig
+from bayesxp.data.selection import SelectionConfig
 from bayesxp.errors import BayesXPError, ConfigError
 from bayesxp.labels.transfer import TransferConfig
-from bayesxp.selection import SelectionConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

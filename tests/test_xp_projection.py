@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bayesxp.spectra import N_SAMPLES, WAVELENGTH_NM
-from bayesxp.xp_projection import N_PSEUDO, coefficient_prior, merged_design_matrix, project
+from bayesxp.xp.projection import N_PSEUDO, coefficient_prior, merged_design_matrix, project
 
 BP, RP = slice(0, 55), slice(55, 110)
 
@@ -29,7 +29,7 @@ def prior_std(prior) -> np.ndarray:
 def real_spectra() -> tuple[np.ndarray, np.ndarray]:
     """200 real library spectra (flux / medflux and its error): the first rows of the bundled demo extract,
     which copies library rows verbatim (checked in test_spectra_library) and reads in milliseconds."""
-    from bayesxp.demo import demo_path
+    from bayesxp.data.demo import demo_path
     from bayesxp.io.library import read_sampled_table
 
     spectra = read_sampled_table(demo_path()).take(np.arange(200))

@@ -21,7 +21,6 @@ from __future__ import annotations
 from bayesxp.baseline.features import FEATURE_NAMES, features_from_arrays, pseudo_coefficients, xp_features
 from bayesxp.baseline.xgb import (
     QUANTILE_LEVELS,
-    QUANTITIES,
     TARGETS,
     BaselineConfig,
     TuningGrid,
@@ -41,7 +40,6 @@ __all__ = [
     "pseudo_coefficients",
     "xp_features",
     "TARGETS",
-    "QUANTITIES",
     "QUANTILE_LEVELS",
     "XGBParams",
     "BaselineConfig",

@@ -3,13 +3,13 @@
 Per star, 63 columns (:data:`FEATURE_NAMES`):
 
 - ``bp0 ... bp29`` and ``rp0 ... rp29``: the first 30 BP and 30 RP XP pseudo-coefficients, the MAP
-  projection of the sampled spectrum onto the DR3 Hermite bases (:func:`bayesxp.xp_projection.project`),
+  projection of the sampled spectrum onto the DR3 Hermite bases (:func:`bayesxp.xp.projection.project`),
   normalised by the spectrum's median flux (Leung & Bovy divide by the G-band flux instead; trees are
   invariant to a per-column scale, and the two normalisations differ only by a smooth colour term);
 - ``j_h``, ``j_k``, ``bp_rp``: 2MASS J-H, J-K and Gaia BP-RP colours from the TrainingSet labels.
 
 Missing values stay NaN: XGBoost learns a default branch for them. The projection (~1.8 ms per star) is
-cached by :func:`bayesxp.xp_projection.project_cached`, keyed by a hash of the flux and flux-error bytes
+cached by :func:`bayesxp.xp.projection.project_cached`, keyed by a hash of the flux and flux-error bytes
 and the projection's prior, so reruns load in a fraction of a second.
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayesxp.dataset import TrainingSet
-from bayesxp.io.xp_basis import N_COEFFICIENTS
+from bayesxp.data.dataset import TrainingSet
+from bayesxp.xp.basis import N_COEFFICIENTS
 
 __all__ = [
     "N_COEFFICIENTS_USED",
@@ -43,7 +43,7 @@ FEATURE_NAMES = tuple(
 """The 63 feature columns, in order."""
 
 def pseudo_coefficients(flux: np.ndarray, flux_error: np.ndarray, cache: bool = True) -> np.ndarray:
-    """MAP pseudo-coefficients of sampled spectra (:func:`bayesxp.xp_projection.project_cached` when cached).
+    """MAP pseudo-coefficients of sampled spectra (:func:`bayesxp.xp.projection.project_cached` when cached).
 
     Args:
         flux: ``(N, 343)`` flux over median flux.
@@ -54,12 +54,12 @@ def pseudo_coefficients(flux: np.ndarray, flux_error: np.ndarray, cache: bool = 
         ``(N, 110)`` float64 coefficients, BP 0-54 then RP 0-54 (NaN rows for stars without flux).
 
     Example:
-        >>> from bayesxp.xp_projection import coefficient_prior, merged_design_matrix
+        >>> from bayesxp.xp.projection import coefficient_prior, merged_design_matrix
         >>> flux = (merged_design_matrix() @ coefficient_prior().mean)[None]
         >>> pseudo_coefficients(flux, np.full_like(flux, 1e-3), cache=False).shape
         (1, 110)
     """
-    from bayesxp.xp_projection import project, project_cached
+    from bayesxp.xp.projection import project, project_cached
 
     return project_cached(flux, flux_error) if cache else project(flux, flux_error)[0]
 

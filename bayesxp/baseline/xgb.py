@@ -18,7 +18,7 @@ error*: mass and age labels are derived (label transfer or DistMass, themselves 
 error that is not in the label values), so intervals learned against them are intervals for the derived
 label, not for the star's true mass. For the targets in ``BaselineConfig.propagate_label_error`` a third
 booster predicts the label's error from the features, and :meth:`predict` convolves the label-space
-prediction with it (:meth:`~bayesxp.calibration.predictions.Predictive.convolve`), giving a prediction
+prediction with it (:meth:`~bayesxp.calibration.predictions.PredictiveDistribution.convolve`), giving a prediction
 of the true value. ``propagate_label_error=False`` at predict time returns the literature baseline's
 label-space prediction.
 
@@ -48,17 +48,17 @@ from bayesxp.baseline.features import FEATURE_NAMES, xp_features
 from bayesxp.calibration.predictions import (
     FromLogPrediction,
     GaussianPrediction,
-    Predictive,
+    PredictiveDistribution,
     QuantilePrediction,
 )
 from bayesxp.config import from_dict, to_dict
-from bayesxp.dataset import TrainingSet
+from bayesxp.data.dataset import TrainingSet
 from bayesxp.errors import ModelFileError
 from bayesxp.io.tables import atomic_path
+from bayesxp.quantities import MODEL_LABELS
 
 __all__ = [
     "TARGETS",
-    "QUANTITIES",
     "LOG_TARGETS",
     "QUANTILE_LEVELS",
     "FORMAT_VERSION",
@@ -77,7 +77,6 @@ __all__ = [
 TARGETS = ("teff", "logg", "m_h", "ln_mass", "ln_age")
 """The modelled TrainingSet labels."""
 
-QUANTITIES = {"mass": "ln_mass", "age": "ln_age", "teff": "teff", "logg": "logg", "m_h": "m_h"}
 """Reported quantity (Msun, Gyr, K, dex, dex) -> the target it comes from."""
 
 LOG_TARGETS = frozenset({"ln_mass", "ln_age"})
@@ -394,7 +393,7 @@ class XGBBaseline:
     ) -> None:
         raise NotImplementedError
 
-    def _predict_target(self, target: str, features: np.ndarray) -> Predictive:
+    def _predict_target(self, target: str, features: np.ndarray) -> PredictiveDistribution:
         raise NotImplementedError
 
     # --------------------------------------------------------------------------------------- prediction
@@ -413,8 +412,8 @@ class XGBBaseline:
             return None
         return np.exp(booster.inplace_predict(np.asarray(features, np.float32)).astype(float))
 
-    def predict_arrays(self, features: np.ndarray, propagate_label_error: bool = True) -> dict[str, Predictive]:
-        """Predictive distributions per fitted target, in the targets' own units (ln Msun, ln Gyr, ...).
+    def predict_arrays(self, features: np.ndarray, propagate_label_error: bool = True) -> dict[str, PredictiveDistribution]:
+        """PredictiveDistribution distributions per fitted target, in the targets' own units (ln Msun, ln Gyr, ...).
 
         Args:
             features: ``(N, F)`` features.
@@ -449,8 +448,8 @@ class XGBBaseline:
 
     def predict(
         self, ts: TrainingSet, propagate_label_error: bool = True, cache: bool = True
-    ) -> dict[str, Predictive]:
-        """Predictive distributions of mass [Msun], age [Gyr], teff [K], logg and m_h [dex].
+    ) -> dict[str, PredictiveDistribution]:
+        """PredictiveDistribution distributions of mass [Msun], age [Gyr], teff [K], logg and m_h [dex].
 
         Args:
             ts: The stars (only flux, flux errors and colours are read; labels are not used).
@@ -458,15 +457,15 @@ class XGBBaseline:
             cache: Use the pseudo-coefficient cache (False: project every star, as for new stars).
 
         Returns:
-            Quantity -> prediction over the stars of ``ts``; keys as :data:`QUANTITIES` (fitted ones).
+            Quantity -> prediction over the stars of ``ts``; keys as :data:`bayesxp.quantities.MODEL_LABELS` (fitted ones).
             ``last_timing`` holds the seconds spent on features and on the model.
         """
         clock = time.perf_counter()
         features = xp_features(ts, cache=cache)
         middle = time.perf_counter()
         by_target = self.predict_arrays(features, propagate_label_error=propagate_label_error)
-        out: dict[str, Predictive] = {}
-        for quantity, target in QUANTITIES.items():
+        out: dict[str, PredictiveDistribution] = {}
+        for quantity, target in MODEL_LABELS.items():
             if target in by_target:
                 pred = by_target[target]
                 out[quantity] = FromLogPrediction(pred, base=np.e) if target in LOG_TARGETS else pred
@@ -597,7 +596,7 @@ class XGBQuantileBaseline(XGBBaseline):
         values, self.n_crossing[target] = repair_crossing(np.asarray(raw, float).reshape(len(features), -1))
         return values
 
-    def _predict_target(self, target: str, features: np.ndarray) -> Predictive:
+    def _predict_target(self, target: str, features: np.ndarray) -> PredictiveDistribution:
         return QuantilePrediction(self.config.levels, self.predict_quantiles(target, features))
 
 
@@ -652,7 +651,7 @@ class XGBGaussianBaseline(XGBBaseline):
             )
 
     def mean_and_std(self, target: str, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Predictive mean and standard deviation of one target, ``(N,)`` each (label space).
+        """PredictiveDistribution mean and standard deviation of one target, ``(N,)`` each (label space).
 
         Args:
             target: A fitted target.
@@ -674,7 +673,7 @@ class XGBGaussianBaseline(XGBBaseline):
             variance = variance + members.var(axis=0, ddof=1)
         return members.mean(axis=0), np.sqrt(variance)
 
-    def _predict_target(self, target: str, features: np.ndarray) -> Predictive:
+    def _predict_target(self, target: str, features: np.ndarray) -> PredictiveDistribution:
         mean, std = self.mean_and_std(target, features)
         return GaussianPrediction(mean, std)
 

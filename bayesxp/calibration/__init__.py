@@ -6,7 +6,7 @@ bayesxp posteriors (samples ``[S, N]``, sample dimension first), the XGBoost qua
 
 Modules, one concept each:
 
-- :mod:`~bayesxp.calibration.predictions`: the :class:`Predictive` interface and its implementations.
+- :mod:`~bayesxp.calibration.predictions`: the :class:`PredictiveDistribution` interface and its implementations.
 - :mod:`~bayesxp.calibration.coverage`: interval coverage with binomial bands (label-noise aware).
 - :mod:`~bayesxp.calibration.pit`: PIT values, uniformity tests, miscalibration area, ECE.
 - :mod:`~bayesxp.calibration.scores`: CRPS, log score, interval and pinball scores, z and residuals.
@@ -47,7 +47,7 @@ from bayesxp.calibration.pit import (
 from bayesxp.calibration.predictions import (
     FromLogPrediction,
     GaussianPrediction,
-    Predictive,
+    PredictiveDistribution,
     QuantilePrediction,
     SamplePrediction,
     ScaledPrediction,
@@ -80,7 +80,7 @@ from bayesxp.calibration.subgroups import GroupCoverage, assign_groups, coverage
 
 __all__ = [
     # predictions
-    "Predictive",
+    "PredictiveDistribution",
     "SamplePrediction",
     "GaussianPrediction",
     "QuantilePrediction",

@@ -4,7 +4,7 @@ For each nominal level the fraction of truths inside the predicted interval is c
 and a binomial confidence band on that fraction (Jeffreys by default, or Clopper-Pearson) says whether
 the difference is larger than the finite number of stars allows. Against noisy labels (DistMass masses,
 themselves predictions with ~12% error), pass ``label_error``: the intervals are then those of the
-prediction convolved with the label's own error (:meth:`~bayesxp.calibration.predictions.Predictive.convolve`).
+prediction convolved with the label's own error (:meth:`~bayesxp.calibration.predictions.PredictiveDistribution.convolve`).
 
 One band per level is a per-level test; for a pass/fail over all L levels at once use
 ``confidence = 1 - alpha / L`` (Bonferroni).
@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from bayesxp.calibration.predictions import Predictive, as_predictive, as_truth
+from bayesxp.calibration.predictions import PredictiveDistribution, as_predictive, as_truth
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -164,7 +164,7 @@ class CoverageResult:
 
 
 def inside_interval(
-    pred: Predictive | ArrayLike, truth: ArrayLike, level: ArrayLike, kind: str = "central"
+    pred: PredictiveDistribution | ArrayLike, truth: ArrayLike, level: ArrayLike, kind: str = "central"
 ) -> np.ndarray:
     """Which truths fall inside the predicted intervals (closed at both ends).
 
@@ -190,7 +190,7 @@ def inside_interval(
 
 
 def coverage(
-    pred: Predictive | ArrayLike,
+    pred: PredictiveDistribution | ArrayLike,
     truth: ArrayLike,
     levels: ArrayLike = DEFAULT_LEVELS,
     kind: str = "central",

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from bayesxp.calibration.coverage import DEFAULT_LEVELS
-from bayesxp.calibration.predictions import Predictive, as_predictive, as_truth
+from bayesxp.calibration.predictions import PredictiveDistribution, as_predictive, as_truth
 
 __all__ = [
     "pit",
@@ -33,7 +33,7 @@ __all__ = [
 
 
 def pit(
-    pred: Predictive | ArrayLike,
+    pred: PredictiveDistribution | ArrayLike,
     truth: ArrayLike,
     label_error: ArrayLike | None = None,
     rng: np.random.Generator | int | None = None,

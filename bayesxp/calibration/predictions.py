@@ -1,6 +1,6 @@
-"""Predictive distributions of one scalar quantity for N stars, whatever produced them.
+"""PredictiveDistribution distributions of one scalar quantity for N stars, whatever produced them.
 
-Every metric of :mod:`bayesxp.calibration` is ``f(pred, truth)`` with ``pred`` a :class:`Predictive`: an
+Every metric of :mod:`bayesxp.calibration` is ``f(pred, truth)`` with ``pred`` a :class:`PredictiveDistribution`: an
 object that answers CDF, quantile, interval, density, moment and sampling queries for each of N stars.
 The implementations cover what bayesxp and its baselines emit:
 
@@ -18,7 +18,7 @@ has the broadcast shape ``[..., N]``; the star axis is always last. ``quantile(q
 
 A *noisy label* (DistMass masses are themselves predictions, ~12% in mass) is not drawn from the
 prediction of the true value but from that prediction convolved with the label's own error:
-:meth:`Predictive.convolve` returns that distribution, and every coverage or score against noisy labels
+:meth:`PredictiveDistribution.convolve` returns that distribution, and every coverage or score against noisy labels
 should use it.
 """
 
@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 __all__ = [
-    "Predictive",
+    "PredictiveDistribution",
     "SamplePrediction",
     "GaussianPrediction",
     "QuantilePrediction",
@@ -112,7 +112,7 @@ def _check_level(level: np.ndarray) -> None:
         raise ValueError(f"interval levels must lie strictly between 0 and 1, got {level}")
 
 
-class Predictive(abc.ABC):
+class PredictiveDistribution(abc.ABC):
     """A predictive distribution of one scalar quantity for each of N stars.
 
     Subclasses implement :meth:`cdf`, :meth:`ppf`, :meth:`logpdf`, :meth:`take` and :attr:`n_stars`; the
@@ -168,7 +168,7 @@ class Predictive(abc.ABC):
         """
 
     @abc.abstractmethod
-    def take(self, index: ArrayLike) -> Predictive:
+    def take(self, index: ArrayLike) -> PredictiveDistribution:
         """The prediction for a subset of stars.
 
         Args:
@@ -258,7 +258,7 @@ class Predictive(abc.ABC):
         return self._ppf_of_score(_GH_Z[:, None])
 
     def mean(self) -> np.ndarray:
-        """Predictive mean per star, shape ``[N]``.
+        """PredictiveDistribution mean per star, shape ``[N]``.
 
         The generic form is 48-point Gauss-Hermite quadrature of ``ppf(Phi(z))`` over a standard normal
         ``z``: exact for Gaussians and their monotone affine images, an approximation otherwise.
@@ -266,7 +266,7 @@ class Predictive(abc.ABC):
         return _GH_W @ self._gauss_hermite_values()
 
     def std(self) -> np.ndarray:
-        """Predictive standard deviation per star, shape ``[N]`` (generic: Gauss-Hermite, see mean)."""
+        """PredictiveDistribution standard deviation per star, shape ``[N]`` (generic: Gauss-Hermite, see mean)."""
         x = self._gauss_hermite_values()
         m = _GH_W @ x
         return np.sqrt(_GH_W @ (x - m) ** 2)
@@ -296,7 +296,7 @@ class Predictive(abc.ABC):
         """
         return self.cdf(y)
 
-    def convolve(self, label_error: ArrayLike, rng: np.random.Generator | int | None = None) -> Predictive:
+    def convolve(self, label_error: ArrayLike, rng: np.random.Generator | int | None = None) -> PredictiveDistribution:
         """The prediction of a noisy label: this prediction convolved with N(0, label_error**2).
 
         The generic form tabulates the convolved distribution's quantiles at :data:`CONVOLVED_LEVELS` by
@@ -315,7 +315,7 @@ class Predictive(abc.ABC):
         """
         return QuantilePrediction(CONVOLVED_LEVELS, _convolved_quantiles(self, label_error, CONVOLVED_LEVELS))
 
-    def rescale(self, factor: ArrayLike, center: ArrayLike | None = None) -> Predictive:
+    def rescale(self, factor: ArrayLike, center: ArrayLike | None = None) -> PredictiveDistribution:
         """Stretch the distribution about a per-star centre: ``y -> center + factor * (y - center)``.
 
         Args:
@@ -401,7 +401,7 @@ def _convolved_cdf(
     return cdf, pdf
 
 
-def _convolved_quantiles(pred: Predictive, label_error: ArrayLike, levels: np.ndarray) -> np.ndarray:
+def _convolved_quantiles(pred: PredictiveDistribution, label_error: ArrayLike, levels: np.ndarray) -> np.ndarray:
     """Quantiles ``[N, L]`` of ``pred`` plus N(0, label_error**2) noise.
 
     The prediction is cut into pieces between its quantiles at 49 normal scores evenly spaced over
@@ -540,7 +540,7 @@ def _count_below(sorted_samples: np.ndarray, y: np.ndarray, strict: bool) -> np.
     return counts
 
 
-class SamplePrediction(Predictive):
+class SamplePrediction(PredictiveDistribution):
     """A prediction given by draws: posterior samples ``[S, N]``, sample dimension first.
 
     The CDF is the empirical one, quantiles interpolate linearly between order statistics (as
@@ -701,7 +701,7 @@ class SamplePrediction(Predictive):
     def convolve(
         self, label_error: ArrayLike, rng: np.random.Generator | int | None = None
     ) -> SamplePrediction:
-        """Add independent N(0, label_error**2) noise to every draw (see :meth:`Predictive.convolve`)."""
+        """Add independent N(0, label_error**2) noise to every draw (see :meth:`PredictiveDistribution.convolve`)."""
         err = _per_star(label_error, self.n_stars, "label_error")
         if np.any(err < 0) or not np.all(np.isfinite(err)):
             raise ValueError("label_error must be finite and non-negative")
@@ -714,7 +714,7 @@ class SamplePrediction(Predictive):
         return SamplePrediction(c + f * (self.samples - c), self.bandwidth, self.hdi_smoothing)
 
 
-class GaussianPrediction(Predictive):
+class GaussianPrediction(PredictiveDistribution):
     """A Gaussian prediction per star.
 
     Args:
@@ -784,7 +784,7 @@ class GaussianPrediction(Predictive):
     def convolve(
         self, label_error: ArrayLike, rng: np.random.Generator | int | None = None
     ) -> GaussianPrediction:
-        """Exact: variances add (see :meth:`Predictive.convolve`)."""
+        """Exact: variances add (see :meth:`PredictiveDistribution.convolve`)."""
         err = _per_star(label_error, self.n_stars, "label_error")
         if np.any(err < 0) or not np.all(np.isfinite(err)):
             raise ValueError("label_error must be finite and non-negative")
@@ -796,7 +796,7 @@ class GaussianPrediction(Predictive):
         return GaussianPrediction(c + f * (self.loc - c), f * self.scale)
 
 
-class QuantilePrediction(Predictive):
+class QuantilePrediction(PredictiveDistribution):
     """A prediction given by a few quantiles per star (quantile regression, e.g. the XGBoost baseline).
 
     Repair: quantiles that cross are sorted per star (:attr:`n_crossing` counts the stars that needed
@@ -986,7 +986,7 @@ class QuantilePrediction(Predictive):
     ) -> QuantilePrediction:
         """Noisy-label prediction at the union of these levels and :data:`CONVOLVED_LEVELS`.
 
-        Computed by the deterministic quadrature described in :meth:`Predictive.convolve`.
+        Computed by the deterministic quadrature described in :meth:`PredictiveDistribution.convolve`.
         """
         levels = np.union1d(self.levels, CONVOLVED_LEVELS)
         return QuantilePrediction(levels, _convolved_quantiles(self, label_error, levels))
@@ -997,7 +997,7 @@ class QuantilePrediction(Predictive):
         return QuantilePrediction(self.levels, c[:, None] + f[:, None] * (self.values - c[:, None]))
 
 
-class FromLogPrediction(Predictive):
+class FromLogPrediction(PredictiveDistribution):
     """A prediction of ``y`` from a prediction of ``log_b(y)`` (e.g. log10 mass to mass in Msun).
 
     Quantiles and intervals map through ``b**x``; the density picks up the Jacobian ``1 / (y ln b)``. A
@@ -1014,7 +1014,7 @@ class FromLogPrediction(Predictive):
         ([1.0], [0.5])
     """
 
-    def __init__(self, log_prediction: Predictive, base: float = 10.0) -> None:
+    def __init__(self, log_prediction: PredictiveDistribution, base: float = 10.0) -> None:
         if base <= 0 or base == 1:
             raise ValueError(f"log base must be positive and not 1, got {base}")
         self.log_prediction = log_prediction
@@ -1078,14 +1078,14 @@ class FromLogPrediction(Predictive):
     def pit(self, y: ArrayLike, rng: np.random.Generator | int | None = None) -> np.ndarray:
         return self.log_prediction.pit(self._to_log(y), rng)
 
-    def convolve(self, label_error: ArrayLike, rng: np.random.Generator | int | None = None) -> Predictive:
+    def convolve(self, label_error: ArrayLike, rng: np.random.Generator | int | None = None) -> PredictiveDistribution:
         """Linear-space label noise: exact for sample-based log predictions, else the generic grid."""
         if isinstance(self.log_prediction, SamplePrediction):
             return to_linear(self.log_prediction, self.base).convolve(label_error, rng)
         return super().convolve(label_error, rng)
 
 
-class ScaledPrediction(Predictive):
+class ScaledPrediction(PredictiveDistribution):
     """Any prediction stretched about a per-star centre: ``y = center + factor * (x - center)``.
 
     Quantiles, HDIs and moments map exactly (a positive affine map preserves them); used by conformal
@@ -1102,7 +1102,7 @@ class ScaledPrediction(Predictive):
         [0.2]
     """
 
-    def __init__(self, base: Predictive, factor: ArrayLike, center: ArrayLike) -> None:
+    def __init__(self, base: PredictiveDistribution, factor: ArrayLike, center: ArrayLike) -> None:
         self.base = base
         self.factor = _per_star(factor, base.n_stars, "factor")
         self.center = _per_star(center, base.n_stars, "center")
@@ -1154,8 +1154,8 @@ class ScaledPrediction(Predictive):
         return self.base.pit(self._inverse(y), rng)
 
 
-def as_predictive(pred: Predictive | ArrayLike) -> Predictive:
-    """Accept a :class:`Predictive` or raw posterior samples ``[S, N]``.
+def as_predictive(pred: PredictiveDistribution | ArrayLike) -> PredictiveDistribution:
+    """Accept a :class:`PredictiveDistribution` or raw posterior samples ``[S, N]``.
 
     Args:
         pred: A prediction, or an array of draws with the sample dimension first.
@@ -1167,17 +1167,17 @@ def as_predictive(pred: Predictive | ArrayLike) -> Predictive:
         >>> type(as_predictive(np.zeros((10, 3)) + np.arange(10.0)[:, None])).__name__
         'SamplePrediction'
     """
-    if isinstance(pred, Predictive):
+    if isinstance(pred, PredictiveDistribution):
         return pred
     arr = np.asarray(pred, dtype=float)
     if arr.ndim != 2:
         raise TypeError(
-            f"expected a Predictive or samples of shape [S, N], got an array of shape {arr.shape}"
+            f"expected a PredictiveDistribution or samples of shape [S, N], got an array of shape {arr.shape}"
         )
     return SamplePrediction(arr)
 
 
-def to_linear(log_prediction: Predictive | ArrayLike, base: float = 10.0) -> Predictive:
+def to_linear(log_prediction: PredictiveDistribution | ArrayLike, base: float = 10.0) -> PredictiveDistribution:
     """Map a prediction of ``log_b(y)`` to a prediction of ``y``.
 
     Draws are transformed directly (exact, stays a :class:`SamplePrediction`); anything else is wrapped

@@ -1,6 +1,6 @@
 """Post-hoc recalibration: fit on a calibration split, apply to new predictions.
 
-Every recaliber follows ``fit(pred_cal, y_cal)`` then ``apply(pred_new) -> Predictive``:
+Every recaliber follows ``fit(pred_cal, y_cal)`` then ``apply(pred_new) -> PredictiveDistribution``:
 
 - :class:`IsotonicRecalibrator` (Kuleshov et al. 2018): learns a monotone map ``R`` from predicted to
   observed cumulative probability on the calibration PIT values (``scipy.optimize.isotonic_regression``),
@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from scipy import optimize, special
 
 from bayesxp.calibration.predictions import (
-    Predictive,
+    PredictiveDistribution,
     QuantilePrediction,
     SamplePrediction,
     as_predictive,
@@ -72,7 +72,7 @@ def _probit_interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> tuple[np.nd
     return fp[k] + slope[k] * (x - xp[k]), slope[k]
 
 
-class RecalibratedPrediction(Predictive):
+class RecalibratedPrediction(PredictiveDistribution):
     """A prediction with its cumulative probabilities remapped: CDF ``R(F(y))``, quantile ``F^-1(R^-1(t))``.
 
     ``R`` is piecewise linear in normal-score (probit) space through the knots, ``Phi^-1(R(u))`` linear
@@ -92,7 +92,7 @@ class RecalibratedPrediction(Predictive):
         [1.99]
     """
 
-    def __init__(self, base: Predictive, knots_pit: ArrayLike, knots_level: ArrayLike) -> None:
+    def __init__(self, base: PredictiveDistribution, knots_pit: ArrayLike, knots_level: ArrayLike) -> None:
         self.base = base
         self.knots_pit = np.asarray(knots_pit, dtype=float)
         self.knots_level = np.asarray(knots_level, dtype=float)
@@ -169,7 +169,7 @@ class Recalibrator(abc.ABC):
 
     @abc.abstractmethod
     def fit(
-        self, pred_cal: Predictive | ArrayLike, y_cal: ArrayLike, rng: np.random.Generator | int | None = None
+        self, pred_cal: PredictiveDistribution | ArrayLike, y_cal: ArrayLike, rng: np.random.Generator | int | None = None
     ) -> Recalibrator:
         """Learn the correction.
 
@@ -183,7 +183,7 @@ class Recalibrator(abc.ABC):
         """
 
     @abc.abstractmethod
-    def apply(self, pred: Predictive | ArrayLike) -> Predictive:
+    def apply(self, pred: PredictiveDistribution | ArrayLike) -> PredictiveDistribution:
         """The recalibrated prediction.
 
         Args:
@@ -198,7 +198,7 @@ class Recalibrator(abc.ABC):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(pred_cal, y_cal) first")
 
 
-def _with_tails(pred: Predictive) -> Predictive:
+def _with_tails(pred: PredictiveDistribution) -> PredictiveDistribution:
     """Draws tabulated with Gaussian tails beyond their range; other predictions unchanged."""
     return QuantilePrediction.from_samples(pred) if isinstance(pred, SamplePrediction) else pred
 
@@ -236,7 +236,7 @@ class IsotonicRecalibrator(Recalibrator):
         self.knots_level: np.ndarray | None = None
 
     def fit(
-        self, pred_cal: Predictive | ArrayLike, y_cal: ArrayLike, rng: np.random.Generator | int | None = None
+        self, pred_cal: PredictiveDistribution | ArrayLike, y_cal: ArrayLike, rng: np.random.Generator | int | None = None
     ) -> IsotonicRecalibrator:
         pred = _with_tails(as_predictive(pred_cal))
         u = np.sort(pred.pit(as_truth(y_cal, pred.n_stars), rng=rng))
@@ -256,7 +256,7 @@ class IsotonicRecalibrator(Recalibrator):
         self.knots_pit, self.knots_level = knots_pit[keep], levels[keep]
         return self
 
-    def apply(self, pred: Predictive | ArrayLike) -> RecalibratedPrediction:
+    def apply(self, pred: PredictiveDistribution | ArrayLike) -> RecalibratedPrediction:
         """The recalibrated prediction ``R(F(y))``.
 
         Draws are tabulated by :meth:`QuantilePrediction.from_samples` (Gaussian tails beyond the draws),
@@ -300,7 +300,7 @@ class ConformalQuantileRecalibrator(Recalibrator):
         self.margins: list[float] | None = None
 
     def fit(
-        self, pred_cal: Predictive | ArrayLike, y_cal: ArrayLike, rng: np.random.Generator | int | None = None
+        self, pred_cal: PredictiveDistribution | ArrayLike, y_cal: ArrayLike, rng: np.random.Generator | int | None = None
     ) -> ConformalQuantileRecalibrator:
         pred = as_predictive(pred_cal)
         y = as_truth(y_cal, pred.n_stars)
@@ -312,7 +312,7 @@ class ConformalQuantileRecalibrator(Recalibrator):
         self.margins = margins
         return self
 
-    def interval(self, pred: Predictive | ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    def interval(self, pred: PredictiveDistribution | ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """The conformalised central intervals.
 
         Args:
@@ -327,7 +327,7 @@ class ConformalQuantileRecalibrator(Recalibrator):
         m = np.asarray(self.margins)[:, None]
         return lo - m, hi + m
 
-    def apply(self, pred: Predictive | ArrayLike) -> QuantilePrediction:
+    def apply(self, pred: PredictiveDistribution | ArrayLike) -> QuantilePrediction:
         """A :class:`QuantilePrediction` whose central intervals at the fitted levels are the conformal ones.
 
         Its knots are ``(1 - a) / 2`` and ``(1 + a) / 2`` for each level plus the median (crossing knots,
@@ -377,7 +377,7 @@ class ConformalScaleRecalibrator(Recalibrator):
         self.factor: float | None = None
 
     def fit(
-        self, pred_cal: Predictive | ArrayLike, y_cal: ArrayLike, rng: np.random.Generator | int | None = None
+        self, pred_cal: PredictiveDistribution | ArrayLike, y_cal: ArrayLike, rng: np.random.Generator | int | None = None
     ) -> ConformalScaleRecalibrator:
         pred = as_predictive(pred_cal)
         y = as_truth(y_cal, pred.n_stars)
@@ -391,6 +391,6 @@ class ConformalScaleRecalibrator(Recalibrator):
         self.factor = factor
         return self
 
-    def apply(self, pred: Predictive | ArrayLike) -> Predictive:
+    def apply(self, pred: PredictiveDistribution | ArrayLike) -> PredictiveDistribution:
         self._require_fitted("factor")
         return as_predictive(pred).rescale(self.factor)

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 
 from bayesxp.calibration.coverage import DEFAULT_LEVELS, coverage
 from bayesxp.calibration.pit import expected_calibration_error, pit, pit_uniformity
-from bayesxp.calibration.predictions import Predictive, as_predictive, as_truth
+from bayesxp.calibration.predictions import PredictiveDistribution, as_predictive, as_truth
 from bayesxp.calibration.scores import crps, interval_score, log_score, residual_summary, z_scores, z_summary
 
 __all__ = ["calibration_summary", "to_json_ready"]
@@ -59,7 +59,7 @@ def _level_key(level: float) -> str:
 
 
 def calibration_summary(
-    pred: Predictive | ArrayLike,
+    pred: PredictiveDistribution | ArrayLike,
     truth: ArrayLike,
     label_error: ArrayLike | None = None,
     levels: ArrayLike = DEFAULT_LEVELS,

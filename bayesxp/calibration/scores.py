@@ -21,7 +21,7 @@ from scipy import special
 
 from bayesxp.calibration.predictions import (
     GaussianPrediction,
-    Predictive,
+    PredictiveDistribution,
     QuantilePrediction,
     SamplePrediction,
     as_predictive,
@@ -106,7 +106,7 @@ def crps_ensemble(samples: ArrayLike, truth: ArrayLike, fair: bool = False) -> n
     return abs_error - 0.5 * spread
 
 
-def _crps_quantile_decomposition(pred: Predictive, truth: np.ndarray) -> np.ndarray:
+def _crps_quantile_decomposition(pred: PredictiveDistribution, truth: np.ndarray) -> np.ndarray:
     """``2 int_0^1 pinball_t(y, F^-1(t)) dt`` by the midpoint rule over 1000 levels."""
     total = np.zeros(pred.n_stars)
     levels = (np.arange(_CRPS_LEVELS) + 0.5) / _CRPS_LEVELS
@@ -116,7 +116,7 @@ def _crps_quantile_decomposition(pred: Predictive, truth: np.ndarray) -> np.ndar
     return 2.0 * total / _CRPS_LEVELS
 
 
-def crps(pred: Predictive | ArrayLike, truth: ArrayLike, fair: bool = False) -> np.ndarray:
+def crps(pred: PredictiveDistribution | ArrayLike, truth: ArrayLike, fair: bool = False) -> np.ndarray:
     """CRPS per star, by the best form each prediction allows.
 
     Gaussian predictions use the closed form; sample-based ones :func:`crps_ensemble` (``fair`` picks the
@@ -145,7 +145,7 @@ def crps(pred: Predictive | ArrayLike, truth: ArrayLike, fair: bool = False) -> 
     return _crps_quantile_decomposition(pred, truth)
 
 
-def log_score(pred: Predictive | ArrayLike, truth: ArrayLike) -> np.ndarray:
+def log_score(pred: PredictiveDistribution | ArrayLike, truth: ArrayLike) -> np.ndarray:
     """Negative log predictive density per star (the NLL; lower is better).
 
     Densities come from each prediction's ``logpdf``: exact for Gaussians, the normal-score
@@ -192,7 +192,7 @@ def winkler_score(lower: ArrayLike, upper: ArrayLike, truth: ArrayLike, level: A
 
 
 def interval_score(
-    pred: Predictive | ArrayLike, truth: ArrayLike, level: ArrayLike = 0.9, kind: str = "central"
+    pred: PredictiveDistribution | ArrayLike, truth: ArrayLike, level: ArrayLike = 0.9, kind: str = "central"
 ) -> np.ndarray:
     """Interval (Winkler) score of the predicted central or HDI intervals.
 
@@ -217,7 +217,7 @@ def interval_score(
 
 
 def pinball_loss(
-    pred: Predictive | ArrayLike, truth: ArrayLike, levels: ArrayLike | None = None
+    pred: PredictiveDistribution | ArrayLike, truth: ArrayLike, levels: ArrayLike | None = None
 ) -> np.ndarray:
     """Pinball (quantile) loss ``(1[y < q] - t) (q - y)`` of the predicted quantiles at levels t.
 
@@ -243,7 +243,7 @@ def pinball_loss(
     return ((truth < q) - levels[:, None]) * (q - truth)
 
 
-def z_scores(pred: Predictive | ArrayLike, truth: ArrayLike) -> np.ndarray:
+def z_scores(pred: PredictiveDistribution | ArrayLike, truth: ArrayLike) -> np.ndarray:
     """Standardised residuals ``(mean - truth) / std`` (prediction minus truth, as the residuals).
 
     Args:
@@ -305,7 +305,7 @@ def mad_std(x: ArrayLike) -> float:
 
 
 def residual_summary(
-    pred: Predictive | ArrayLike, truth: ArrayLike, point: str = "median", fractional: bool = False
+    pred: PredictiveDistribution | ArrayLike, truth: ArrayLike, point: str = "median", fractional: bool = False
 ) -> dict:
     """Bias (median), mean, std and mad_std of the residual ``point prediction - truth``.
 

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from bayesxp.calibration.coverage import binomial_band, inside_interval
-from bayesxp.calibration.predictions import Predictive, as_predictive, as_truth
+from bayesxp.calibration.predictions import PredictiveDistribution, as_predictive, as_truth
 from bayesxp.calibration.scores import mad_std
 
 __all__ = ["assign_groups", "GroupCoverage", "coverage_by_group"]
@@ -139,7 +139,7 @@ def _plain(a: np.ndarray) -> list:
 
 
 def coverage_by_group(
-    pred: Predictive | ArrayLike,
+    pred: PredictiveDistribution | ArrayLike,
     truth: ArrayLike,
     covariate: ArrayLike,
     bins: int | ArrayLike | None = None,

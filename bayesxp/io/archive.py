@@ -38,7 +38,8 @@ from bayesxp.io.tables import (
     require_input_file,
     table_format,
 )
-from bayesxp.io.xp_basis import (
+from bayesxp.spectra import N_SAMPLES, STATUS_OK, WAVELENGTH_NM, SampledSpectra, normalise_by_median
+from bayesxp.xp.basis import (
     BANDS,
     BP_RANGE_NM,
     DR3_BASIS_FUNCTION_ID,
@@ -47,7 +48,6 @@ from bayesxp.io.xp_basis import (
     design_matrix,
     merge_weights,
 )
-from bayesxp.spectra import N_SAMPLES, STATUS_OK, WAVELENGTH_NM, SampledSpectra, normalise_by_median
 
 __all__ = [
     "spectra_from_table",

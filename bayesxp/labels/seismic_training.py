@@ -25,7 +25,6 @@ refitted on all training stars.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +35,7 @@ from bayesxp.io.seismic import read_seismic_catalogues, read_seismic_dev
 from bayesxp.io.tables import read_table
 from bayesxp.labels.transfer import FEATURES, LabelTransfer, TransferConfig, TransferPrediction
 from bayesxp.paths import data_dir as default_data_dir
+from bayesxp.quantities import hash_bucket
 
 __all__ = [
     "TRANSFER_SOURCES",
@@ -195,7 +195,7 @@ def holdout_mask(table: pd.DataFrame, fraction_percent: int = 20) -> np.ndarray:
         The mask.
     """
     keys = [f"kic:{int(k)}" if pd.notna(k) else f"apogee:{a}" for k, a in zip(table["kic"], table["apogee_id"])]
-    buckets = np.array([int(hashlib.sha256(k.encode()).hexdigest(), 16) % 100 for k in keys])
+    buckets = hash_bucket(keys, 100)
     return buckets < fraction_percent
 
 

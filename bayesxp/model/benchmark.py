@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import time
 
-from bayesxp.dataset import TrainingSet
+from bayesxp.data.dataset import TrainingSet
 from bayesxp.spectra import SampledSpectra
 
 __all__ = ["BayesXPPredictor", "make_predictor"]
 
 
 class BayesXPPredictor:
-    """Benchmark adapter around :class:`bayesxp.bayesian_model.BayesXPModel`.
+    """Benchmark adapter around :class:`bayesxp.model.bayesian.BayesXPModel`.
 
     Args:
         model_path: Model folder (None: the shipped model).
@@ -36,7 +36,7 @@ class BayesXPPredictor:
 
     def fit(self, train: TrainingSet, val: TrainingSet) -> None:
         """Load the pre-trained model; ``fit_seconds`` is the recorded training time."""
-        from bayesxp.bayesian_model import load
+        from bayesxp.model.bayesian import load
 
         start = time.perf_counter()
         self.model = load(self.model_path)

@@ -12,17 +12,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from bayesxp.dataset import LABELS
 from bayesxp.model.backbone import Backbone, BackboneConfig, BackboneOutput
 from bayesxp.model.sampling import SamplingPlan
 from bayesxp.model.tokenizer import Tokenizer, TokenizerConfig, Tokens
+from bayesxp.quantities import LABELS, PHOTOMETRIC_LABELS, TARGET_LABELS
 
-__all__ = ["FoundationModel", "TARGET_LABELS", "PHOTOMETRIC_KEYS", "gaussian_nll"]
+__all__ = ["FoundationModel", "gaussian_nll"]
 
 #: Labels the model is asked for by default, in physical order.
-TARGET_LABELS = ("teff", "logg", "m_h", "alpha_m", "ln_mass", "ln_age")
 #: Photometric / extinction keys that act as context.
-PHOTOMETRIC_KEYS = ("bp_rp", "j_h", "j_k", "ak_targ")
 
 
 def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, target_error: torch.Tensor,
@@ -83,7 +81,7 @@ class FoundationModel(torch.nn.Module):
         return SamplingPlan(
             spectral=tuple(range(len(self.tokenizer.spectral_keys))),
             labels=tuple(keys.index(k) for k in TARGET_LABELS if k in keys),
-            photometric=tuple(keys.index(k) for k in PHOTOMETRIC_KEYS if k in keys),
+            photometric=tuple(keys.index(k) for k in PHOTOMETRIC_LABELS if k in keys),
             main_fraction=main_fraction,
             max_requests=max_requests,
         )
@@ -138,7 +136,7 @@ class FoundationModel(torch.nn.Module):
         self.eval()
         keys = self.tokenizer.keys
         allowed = np.zeros(len(keys), dtype=bool)
-        for key in context_keys if context_keys is not None else self.tokenizer.spectral_keys + PHOTOMETRIC_KEYS:
+        for key in context_keys if context_keys is not None else self.tokenizer.spectral_keys + PHOTOMETRIC_LABELS:
             if key in keys:
                 allowed[keys.index(key)] = True
         request_ids = torch.tensor([keys.index(k) + 1 for k in request], dtype=torch.long)

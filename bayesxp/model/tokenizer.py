@@ -5,7 +5,7 @@ Keys, in a fixed order (id 0 is padding):
 - spectral keys, one of two designs (measured side by side, see the README):
   ``"patch"``: the 343 flux samples in consecutive patches of ``patch_size`` samples (``flux_000`` ...),
   each token's value the patch's flux vector; a patch with any masked sample is missing.
-  ``"coefficients"``: MAP pseudo-coefficients on the DR3 Hermite bases (:mod:`bayesxp.xp_projection`),
+  ``"coefficients"``: MAP pseudo-coefficients on the DR3 Hermite bases (:mod:`bayesxp.xp.projection`),
   ``bp_0 .. bp_{n_bp-1}``, ``rp_0 .. rp_{n_rp-1}``, one scalar each;
 - label keys: ``teff, logg, m_h, alpha_m, ln_mass, ln_age, bp_rp, j_h, j_k, ak_targ``.
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bayesxp.dataset import LABELS
+from bayesxp.quantities import LABELS
 from bayesxp.spectra import N_SAMPLES
 
 __all__ = ["TokenizerConfig", "Tokenizer", "Tokens", "PAD_ID"]
@@ -37,7 +37,7 @@ class TokenizerConfig:
         patch_size: Samples per patch (343 = 49 x 7).
         n_bp: BP pseudo-coefficients kept (coefficients design).
         n_rp: RP pseudo-coefficients kept.
-        labels: Label keys, a subset of :data:`bayesxp.dataset.LABELS`.
+        labels: Label keys, a subset of :data:`bayesxp.quantities.LABELS`.
     """
 
     spectral: str = "coefficients"
@@ -116,7 +116,7 @@ class Tokenizer:
         """The pseudo-coefficient prior (coefficients design); built from the real DR3 vectors on first use
         and then carried in :meth:`to_dict`, so a saved model needs no data folder."""
         if self._prior is None:
-            from bayesxp.xp_projection import coefficient_prior
+            from bayesxp.xp.projection import coefficient_prior
 
             self._prior = coefficient_prior()
         return self._prior
@@ -137,7 +137,7 @@ class Tokenizer:
         if self.config.spectral == "patch":
             shape = (n, len(self.spectral_keys), self.width)
             return flux.reshape(shape).astype(np.float64), flux_error.reshape(shape).astype(np.float64)
-        from bayesxp.xp_projection import N_COEFFICIENTS, project_cached
+        from bayesxp.xp.projection import N_COEFFICIENTS, project_cached
 
         coefficients = project_cached(flux, flux_error, self.prior)  # (N, 110)
         keep = np.r_[np.arange(self.config.n_bp), N_COEFFICIENTS + np.arange(self.config.n_rp)]
@@ -161,7 +161,7 @@ class Tokenizer:
         Args:
             flux: ``(N, 343)``.
             flux_error: ``(N, 343)``.
-            labels: ``(N, len(LABELS))`` in :data:`bayesxp.dataset.LABELS` order.
+            labels: ``(N, len(LABELS))`` in :data:`bayesxp.quantities.LABELS` order.
             label_error: Same shape.
         """
         values, _ = self._raw(flux, flux_error, labels, label_error)
@@ -246,7 +246,7 @@ class Tokenizer:
             raise ValueError(f"tokenizer statistics have shapes {tokenizer.mean.shape} / {tokenizer.std.shape}, "
                              f"expected {expected}")
         if "prior" in state:
-            from bayesxp.xp_projection import CoefficientPrior
+            from bayesxp.xp.projection import CoefficientPrior
 
             tokenizer._prior = CoefficientPrior(mean=np.array(state["prior"]["mean"], np.float64),
                                                 covariance=np.array(state["prior"]["covariance"], np.float64),

@@ -28,12 +28,13 @@ import torch
 from astropy.stats import mad_std
 
 from bayesxp.config import load_config, save_config, to_dict
-from bayesxp.dataset import DataConfig, TrainingSet, build_training_set
+from bayesxp.data.dataset import DataConfig, TrainingSet, build_training_set
 from bayesxp.errors import ModelFileError
 from bayesxp.io.tables import atomic_path
-from bayesxp.model.foundation import TARGET_LABELS, FoundationModel, ModelSpec, gaussian_nll
+from bayesxp.model.foundation import FoundationModel, ModelSpec, gaussian_nll
 from bayesxp.model.sampling import sample_batch, step_generator
 from bayesxp.model.tokenizer import Tokenizer, Tokens
+from bayesxp.quantities import TARGET_LABELS
 
 __all__ = ["TrainConfig", "RunConfig", "Trainer", "evaluate_labels", "train_run", "main"]
 

@@ -1,4 +1,4 @@
-"""The Predictive implementations agree with each other and with SciPy on the same distribution."""
+"""The PredictiveDistribution implementations agree with each other and with SciPy on the same distribution."""
 
 from __future__ import annotations
 

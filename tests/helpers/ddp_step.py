@@ -18,11 +18,12 @@ from pathlib import Path
 
 import torch
 
-from bayesxp.dataset import TrainingSet
+from bayesxp.data.dataset import TrainingSet
 from bayesxp.model.backbone import BackboneConfig
-from bayesxp.model.foundation import TARGET_LABELS, ModelSpec
+from bayesxp.model.foundation import ModelSpec
 from bayesxp.model.tokenizer import TokenizerConfig
 from bayesxp.model.train import TrainConfig, Trainer, build_model
+from bayesxp.quantities import TARGET_LABELS
 
 #: case -> (token labels, fraction of spectrum -> labels stars)
 CASES = {

@@ -2,7 +2,7 @@
 
 The tiny model (production token design: MAP pseudo-coefficients; backbone ``d_model=16``, one encoder and
 one decoder block, 10 training steps; heads with 4 features and 50 SVI steps) is trained on
-:meth:`bayesxp.dataset.TrainingSet.synthetic` stars. It predicts nothing useful; it exercises every code path
+:meth:`bayesxp.data.dataset.TrainingSet.synthetic` stars. It predicts nothing useful; it exercises every code path
 from a flux array to the output table in seconds. Building it needs the real data folder (the coefficient
 prior is built from real DR3 coefficient vectors); once saved, the model folder carries that prior.
 """
@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from bayesxp.bayesian_model import BayesXPModel, HeadsConfig
-from bayesxp.dataset import TrainingSet
-from bayesxp.heads import HeadConfig
+from bayesxp.data.dataset import TrainingSet
 from bayesxp.model.backbone import BackboneConfig
+from bayesxp.model.bayesian import BayesXPModel, HeadsConfig
 from bayesxp.model.folder import read_model_folder, spec_from_config
 from bayesxp.model.foundation import FoundationModel, ModelSpec
+from bayesxp.model.heads import HeadConfig
 from bayesxp.model.tokenizer import Tokenizer
 from bayesxp.model.train import RunConfig, TrainConfig, train_run
 

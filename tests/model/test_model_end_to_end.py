@@ -11,17 +11,18 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from bayesxp.bayesian_model import BayesXPModel
 from bayesxp.cli import main
-from bayesxp.demo import demo_path
+from bayesxp.data.demo import demo_path
 from bayesxp.io.library import read_sampled_table
 from bayesxp.io.tables import read_table
-from bayesxp.posterior import CONTRACT_QUANTILES, QUANTITIES, Posterior
+from bayesxp.model.bayesian import BayesXPModel
+from bayesxp.posterior import Posterior
 from bayesxp.predict import predict_file
+from bayesxp.quantities import CONTRACT_QUANTILES, QUANTITIES
 
 CONTRACT = ["source_id"] + [f"{q}_{s}" for q in QUANTITIES for s in ("mean", "std", *CONTRACT_QUANTILES)] + [
     "mass_age_corr", "status", "flags"]
-UNITS = {"mass": "solMass", "age": "Gyr", "teff": "K", "logg": "dex", "m_h": "dex"}
+EXPECTED_UNITS = {"mass": "solMass", "age": "Gyr", "teff": "K", "logg": "dex", "m_h": "dex"}
 N_STARS = 24
 
 
@@ -136,7 +137,7 @@ def test_predict_file_writes_the_contract_in_every_format(tiny, tiny_model, demo
     assert len(table) == N_STARS and np.array_equal(np.asarray(table["source_id"]), demo_spectra.source_id)
     assert set(np.asarray(table["status"]).astype(str)) == {"ok"}
     if suffix != ".csv":  # CSV keeps no units; FITS has no "dex" (astropy warns and drops it)
-        for q, unit in UNITS.items():
+        for q, unit in EXPECTED_UNITS.items():
             if suffix == ".fits" and unit == "dex":
                 continue
             for column in (f"{q}_mean", f"{q}_std", f"{q}_q025", f"{q}_q975"):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bayesxp.bayesian_model import BayesXPModel
 from bayesxp.errors import ModelFileError
+from bayesxp.model.bayesian import BayesXPModel
 from bayesxp.model.folder import FORMAT_VERSION, read_model_folder, save_model_folder, sha256_file
 
 FILES = ("weights.safetensors", "config.yaml", "tokenizer.json")
@@ -126,9 +126,9 @@ def test_the_folder_holds_no_pickle_and_loading_never_unpickles(tiny, monkeypatc
 
 def test_a_saved_model_needs_no_data_folder(tiny, monkeypatch):
     """Everything a prediction needs (weights, statistics, the coefficient prior) is in the folder."""
-    from bayesxp import xp_projection
-    from bayesxp.demo import demo_path
+    from bayesxp.data.demo import demo_path
     from bayesxp.io.library import read_sampled_table
+    from bayesxp.xp import projection as xp_projection
 
     def no_data(*args, **kwargs):
         raise AssertionError("the model reached for the data folder")

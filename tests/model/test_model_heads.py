@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from bayesxp.heads import FeatureMap, HeadConfig, HeadFit, fit_nuts, fit_svi, predictive_samples
+from bayesxp.model.heads import FeatureMap, HeadConfig, HeadFit, fit_nuts, fit_svi, predictive_samples
 
 W_MU = np.array([[0.8, -0.3], [0.2, 0.6]])
 B_MU = np.array([0.1, -0.2])
@@ -293,7 +293,7 @@ def test_head_config_refuses_an_unknown_likelihood():
 
 
 def test_heads_config_refuses_an_unknown_fit_split_or_selection_share():
-    from bayesxp.bayesian_model import HeadsConfig
+    from bayesxp.model.bayesian import HeadsConfig
 
     with pytest.raises(ValueError, match="fit_split"):
         HeadsConfig(fit_split="test")

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from bayesxp.dataset import LABELS
 from bayesxp.model.tokenizer import PAD_ID, Tokenizer, TokenizerConfig
+from bayesxp.quantities import LABELS
 from bayesxp.spectra import N_SAMPLES
 
 
@@ -161,10 +161,10 @@ def test_config_refuses_bad_designs():
 
 
 def test_coefficients_round_trip_on_real_demo_spectra(shared_data, tmp_path, monkeypatch):
-    """The coefficients design decodes to the MAP pseudo-coefficients of :func:`bayesxp.xp_projection.project`."""
-    from bayesxp.demo import demo_path
+    """The coefficients design decodes to the MAP pseudo-coefficients of :func:`bayesxp.xp.projection.project`."""
+    from bayesxp.data.demo import demo_path
     from bayesxp.io.library import read_sampled_table
-    from bayesxp.xp_projection import N_COEFFICIENTS, project
+    from bayesxp.xp.projection import N_COEFFICIENTS, project
 
     monkeypatch.setenv("BAYESXP_CACHE_DIR", str(tmp_path))  # project_cached writes its cache there
     spectra = read_sampled_table(demo_path()).take(np.arange(6))
@@ -190,9 +190,9 @@ def test_coefficients_round_trip_on_real_demo_spectra(shared_data, tmp_path, mon
 
 def test_coefficients_tokenizer_carries_its_prior(shared_data, monkeypatch):
     """The MAP prior travels in ``to_dict``: a restored tokenizer encodes identically with no data folder."""
-    from bayesxp import xp_projection
-    from bayesxp.demo import demo_path
+    from bayesxp.data.demo import demo_path
     from bayesxp.io.library import read_sampled_table
+    from bayesxp.xp import projection as xp_projection
 
     spectra = read_sampled_table(demo_path()).take(np.arange(5))
     labels = np.full((5, len(LABELS)), np.nan, np.float32)

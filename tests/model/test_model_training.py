@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bayesxp.dataset import TrainingSet
+from bayesxp.data.dataset import TrainingSet
 from bayesxp.model.backbone import BackboneConfig
 from bayesxp.model.foundation import ModelSpec
 from bayesxp.model.tokenizer import TokenizerConfig

@@ -1,7 +1,7 @@
 """Fixtures of the reliability tests: a tiny model per session, clean XP files, private folders.
 
 The tiny model (backbone ``d_model=16``, one encoder and one decoder block, 10 training steps; heads with 4
-features and 50 SVI steps) is trained on :meth:`bayesxp.dataset.TrainingSet.synthetic` stars; it predicts
+features and 50 SVI steps) is trained on :meth:`bayesxp.data.dataset.TrainingSet.synthetic` stars; it predicts
 nothing useful and exercises every code path from a file to the output table in seconds. Bad input files
 are always derived from the real ones of ``xp_misc`` inside ``tmp_path``.
 """
@@ -25,7 +25,7 @@ from reliability_helpers import (
     write_lines,
 )
 
-from bayesxp.bayesian_model import BayesXPModel
+from bayesxp.model.bayesian import BayesXPModel
 from bayesxp.model.folder import read_model_folder, spec_from_config
 from bayesxp.model.foundation import FoundationModel, ModelSpec
 from bayesxp.model.tokenizer import Tokenizer

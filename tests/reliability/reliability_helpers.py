@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bayesxp.bayesian_model import HeadsConfig
-from bayesxp.dataset import TrainingSet
-from bayesxp.heads import HeadConfig
+from bayesxp.data.dataset import TrainingSet
 from bayesxp.model.backbone import BackboneConfig
+from bayesxp.model.bayesian import HeadsConfig
+from bayesxp.model.heads import HeadConfig
 from bayesxp.model.train import TrainConfig
 from bayesxp.testing import full_disk, share, unprivileged  # noqa: F401 - re-exported to the tests
 

@@ -24,12 +24,12 @@ from astropy.table import Table
 from reliability_helpers import N_STARS, full_disk, other_user, share, tiny_training_set
 
 import bayesxp.predict as predict_module
-from bayesxp.bayesian_model import BayesXPModel
 from bayesxp.cli import main
 from bayesxp.errors import BayesXPError, ModelFileError
 from bayesxp.io import tables
 from bayesxp.io.tables import atomic_path, read_table, write_table
 from bayesxp.model.backbone import BackboneConfig
+from bayesxp.model.bayesian import BayesXPModel
 from bayesxp.model.folder import FORMAT_VERSION, read_model_folder, sha256_file
 from bayesxp.model.foundation import ModelSpec
 from bayesxp.model.tokenizer import TokenizerConfig

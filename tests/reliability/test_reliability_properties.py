@@ -12,18 +12,17 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from reliability_helpers import tiny_training_set
 
-from bayesxp.dataset import LABELS
 from bayesxp.errors import InputFileError
 from bayesxp.io.archive import spectra_from_table
 from bayesxp.io.library import sampled_from_table
 from bayesxp.io.tables import read_table
 from bayesxp.model.tokenizer import Tokenizer, TokenizerConfig
+from bayesxp.quantities import LABELS, QUANTITIES
 from bayesxp.spectra import N_SAMPLES, STATUS_OK, SampledSpectra
 
 QUICK = settings(max_examples=25, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                         HealthCheck.data_too_large])
-QUANTITIES = ("mass", "age", "teff", "logg", "m_h")
 # "any finite or NaN input": moderate finite values (extremes have their own test below), and NaN
 _values = st.one_of(st.floats(-1e6, 1e6, width=32), st.sampled_from([np.nan, 0.0, 1.0]))
 

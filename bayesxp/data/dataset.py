@@ -39,17 +39,17 @@ import pandas as pd
 
 from bayesxp._version import __version__
 from bayesxp.config import to_dict
+from bayesxp.data.selection import SelectionConfig, select
 from bayesxp.errors import InputFileError
 from bayesxp.io.library import read_library
 from bayesxp.io.tables import atomic_path
 from bayesxp.labels.transfer import LabelTransfer, TransferConfig
 from bayesxp.paths import cache_dir, data_dir, library_path
-from bayesxp.selection import SPLITS, SelectionConfig, select
+from bayesxp.quantities import LABELS, LIBRARY_COLUMNS, SPLITS
 from bayesxp.spectra import N_SAMPLES
 
-__all__ = ["LABELS", "DataConfig", "TrainingSet", "build_training_set", "labels_from_meta"]
+__all__ = ["DataConfig", "TrainingSet", "build_training_set", "labels_from_meta"]
 
-LABELS = ("teff", "logg", "m_h", "alpha_m", "ln_mass", "ln_age", "bp_rp", "j_h", "j_k", "ak_targ")
 _ASSUMED_ERRORS = {"bp_rp": 0.01, "j_h": 0.03, "j_k": 0.03, "ak_targ": 0.05}
 
 
@@ -179,10 +179,7 @@ def labels_from_meta(meta: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         return meta[name].to_numpy(dtype=np.float64) if name in meta else np.full(n, np.nan)
 
     values = {
-        "teff": (col("teff"), col("teff_err")),
-        "logg": (col("logg"), col("logg_err")),
-        "m_h": (col("fe_h"), col("fe_h_err")),
-        "alpha_m": (col("alpha_m"), col("alpha_m_err")),
+        **{label: (col(column), col(f"{column}_err")) for label, column in LIBRARY_COLUMNS.items()},
         "ln_mass": (col("transfer_ln_mass"), col("transfer_ln_mass_err")),
         "ln_age": (col("transfer_ln_age"), col("transfer_ln_age_err")),
         "bp_rp": (col("gaiaedr3_phot_bp_mean_mag") - col("gaiaedr3_phot_rp_mean_mag"), None),
@@ -258,7 +255,7 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
         The training set; ``summary`` holds the counts after each cut, the crossmatch and the transfer's
         held-out figures.
     """
-    from bayesxp.crossmatch import crossmatch_library
+    from bayesxp.data.crossmatch import crossmatch_library
     from bayesxp.io.seismic import read_seismic_catalogues, read_seismic_dev
     from bayesxp.labels.seismic_training import apply_transfer, fit_and_evaluate
 

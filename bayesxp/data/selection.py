@@ -12,27 +12,21 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from bayesxp.quantities import split_of
 from bayesxp.spectra import SampledSpectra
 
 __all__ = [
     "SelectionConfig",
-    "split_of",
-    "hash_bucket",
     "xp_snr",
     "deduplicate",
     "select",
     "SelectionResult",
-    "SPLITS",
 ]
-
-SPLITS = ("train", "val", "test")
-
 
 @dataclass(frozen=True)
 class SelectionConfig:
@@ -65,46 +59,6 @@ class SelectionConfig:
             raise ValueError(f"min_finite_fraction must lie in [0, 1], got {self.min_finite_fraction}")
         if self.test_bucket == self.val_bucket or not (0 <= self.test_bucket < 10 and 0 <= self.val_bucket < 10):
             raise ValueError("test_bucket and val_bucket must be different digits 0-9")
-
-
-def hash_bucket(source_id: np.ndarray | list | int) -> np.ndarray:
-    """``sha256(str(source_id)) mod 10`` for each id: stable across runs, machines and data additions.
-
-    Args:
-        source_id: Gaia source ids, shape ``(N,)``.
-
-    Returns:
-        ``(N,)`` int array of buckets 0-9.
-
-    Example:
-        >>> hash_bucket([5853418002145112704]).tolist() == [
-        ...     int(hashlib.sha256(b"5853418002145112704").hexdigest(), 16) % 10]
-        True
-    """
-    ids = np.atleast_1d(np.asarray(source_id, dtype=np.int64))
-    return np.array([int(hashlib.sha256(str(int(s)).encode()).hexdigest(), 16) % 10 for s in ids], dtype=np.int64)
-
-
-def split_of(source_id: np.ndarray | list, config: SelectionConfig | None = None) -> np.ndarray:
-    """The split ("train", "val" or "test") of each star.
-
-    Args:
-        source_id: Gaia source ids, shape ``(N,)``.
-        config: Gives the test and validation buckets (default 0 and 1).
-
-    Returns:
-        ``(N,)`` object array of split names.
-
-    Example:
-        >>> split_of([1, 2, 3]).tolist()
-        ['train', 'val', 'train']
-    """
-    config = config or SelectionConfig()
-    bucket = hash_bucket(source_id)
-    split = np.full(bucket.shape, "train", dtype=object)
-    split[bucket == config.val_bucket] = "val"
-    split[bucket == config.test_bucket] = "test"
-    return split
 
 
 def xp_snr(spectra: SampledSpectra) -> np.ndarray:
@@ -205,5 +159,5 @@ def select(spectra: SampledSpectra, config: SelectionConfig | None = None) -> Se
     counts.append((f"finite flux fraction >= {config.min_finite_fraction:g}", int(mask.sum())))
     mask &= np.nan_to_num(xp_snr(spectra), nan=-1.0) >= config.min_xp_snr
     counts.append((f"XP S/N >= {config.min_xp_snr:g}", int(mask.sum())))
-    split = split_of(spectra.source_id, config)
+    split = split_of(spectra.source_id, config.test_bucket, config.val_bucket)
     return SelectionResult(mask=mask, split=split, counts=tuple(counts))

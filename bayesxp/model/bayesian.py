@@ -4,7 +4,7 @@
 Table, a pandas DataFrame, a :class:`~bayesxp.spectra.SampledSpectra` or a file) into a
 :class:`~bayesxp.posterior.Posterior` over mass, age, Teff, logg and [M/H].
 
-Heads (see :mod:`bayesxp.heads`): ``mass_age`` (joint over ln mass and ln age, from the ``ln_mass`` and
+Heads (see :mod:`bayesxp.model.heads`): ``mass_age`` (joint over ln mass and ln age, from the ``ln_mass`` and
 ``ln_age`` request embeddings) and one per atmospheric label (``teff``, ``logg``, ``m_h``). Each head reads
 frozen backbone embeddings; its training stars are seen twice, with spectrum+colours and with the
 spectrum alone as context, so it serves both kinds of input.
@@ -13,7 +13,6 @@ spectrum alone as context, so it serves both kinds of input.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -26,9 +25,11 @@ import torch
 from astropy.table import Table
 
 from bayesxp.config import to_dict
-from bayesxp.dataset import LABELS, TrainingSet
+from bayesxp.data.dataset import TrainingSet
 from bayesxp.errors import BayesXPError, ModelFileError
-from bayesxp.heads import (
+from bayesxp.model.folder import read_model_folder, save_model_folder, spec_from_config
+from bayesxp.model.foundation import FoundationModel, ModelSpec
+from bayesxp.model.heads import (
     LIKELIHOODS,
     FeatureMap,
     HeadConfig,
@@ -38,18 +39,16 @@ from bayesxp.heads import (
     predictive_log_score,
     predictive_samples,
 )
-from bayesxp.model.folder import read_model_folder, save_model_folder, spec_from_config
-from bayesxp.model.foundation import PHOTOMETRIC_KEYS, FoundationModel, ModelSpec
 from bayesxp.model.tokenizer import Tokenizer, Tokens
 from bayesxp.paths import resources_dir
 from bayesxp.posterior import Posterior
+from bayesxp.quantities import LABELS, PHOTOMETRIC_LABELS, PHYSICAL_RANGE, hash_bucket, source_id_keys
 from bayesxp.spectra import STATUS_OK, SampledSpectra
 
 __all__ = ["HEADS", "HeadsConfig", "BayesXPModel", "load", "default_model_path", "as_spectra", "photometry_labels"]
 
 #: Physical range of the mass [Msun] and age [Gyr] draws: a heavy-tailed (Student-t) head's far tail in ln age
 #: would otherwise give ages of 1e8 Gyr; draws beyond these bounds are set to them (a prior truncation).
-PHYSICAL_RANGE = {"ln_mass": (0.3, 8.0), "ln_age": (0.01, 20.0)}
 #: Head name -> the request keys whose embeddings it reads (and whose values it predicts).
 HEADS = {"mass_age": ("ln_mass", "ln_age"), "teff": ("teff",), "logg": ("logg",), "m_h": ("m_h",)}
 _CONTEXTS = ("full", "spectrum")
@@ -183,7 +182,7 @@ class BayesXPModel:
             context: ``"full"`` (spectrum and any photometry) or ``"spectrum"`` (spectrum only).
         """
         keys = tuple(dict.fromkeys(k for keys in HEADS.values() for k in keys))
-        context_keys = self.tokenizer.spectral_keys + (PHOTOMETRIC_KEYS if context == "full" else ())
+        context_keys = self.tokenizer.spectral_keys + (PHOTOMETRIC_LABELS if context == "full" else ())
         _, _, embedding = self.foundation.predict_tokens(tokens, context_keys, keys)  # (N, R, D)
         return {name: embedding[:, [keys.index(k) for k in head_keys]].reshape(len(tokens), -1)
                 for name, head_keys in HEADS.items()}
@@ -221,8 +220,7 @@ class BayesXPModel:
         tokens = foundation.tokenizer.encode(part.flux, part.flux_error, part.labels, part.label_error)
         features = {c: model.embeddings(tokens, c) for c in _CONTEXTS}
         # likelihood selection: a deterministic share of the fitting stars, by a hash of the source id
-        bucket = np.array([int(hashlib.sha256(f"heads:{int(s)}".encode()).hexdigest(), 16) % 1000
-                           for s in part.source_id])
+        bucket = hash_bucket([f"heads:{key}" for key in source_id_keys(part.source_id)], 1000)
         held = np.concatenate([bucket < 1000 * config.selection_fraction] * len(_CONTEXTS))
         for name, keys in HEADS.items():
             start = time.perf_counter()
@@ -285,7 +283,7 @@ class BayesXPModel:
 
         Example:
             >>> import bayesxp
-            >>> from bayesxp.demo import demo_path
+            >>> from bayesxp.data.demo import demo_path
             >>> post = bayesxp.load().posterior(demo_path(), num_samples=50)
             >>> post.samples["mass"].shape
             (50, 240)
@@ -400,7 +398,7 @@ class BayesXPModel:
             raise ModelFileError(f"{folder}: weights do not fit the model config ({exc})") from exc
         foundation.eval()
         heads, feature_maps = {}, {}
-        from bayesxp.heads import BayesianHead
+        from bayesxp.model.heads import BayesianHead
 
         for name, keys in HEADS.items():
             head_config = heads_config.mass_age if name == "mass_age" else heads_config.labels

@@ -1,7 +1,7 @@
 """Numbers and a figure that describe a training set: counts, cross-matches, label distributions.
 
 :func:`summary_markdown` computes (text only); :func:`plot_label_distributions` draws from a
-:class:`~bayesxp.dataset.TrainingSet` without computing anything new.
+:class:`~bayesxp.data.dataset.TrainingSet` without computing anything new.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayesxp.dataset import TrainingSet
-from bayesxp.selection import SPLITS
+from bayesxp.data.dataset import TrainingSet
+from bayesxp.quantities import SPLITS
 
 __all__ = ["label_distribution_table", "summary_markdown", "plot_label_distributions"]
 

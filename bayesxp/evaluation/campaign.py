@@ -67,7 +67,7 @@ from bayesxp.calibration import (
     CoverageResult,
     GroupCoverage,
     IsotonicRecalibrator,
-    Predictive,
+    PredictiveDistribution,
     SamplePrediction,
     calibration_summary,
     coverage,
@@ -84,10 +84,9 @@ from bayesxp.calibration.report import to_json_ready
 from bayesxp.config import from_dict, load_config, save_config, to_dict
 from bayesxp.errors import ConfigError, InputFileError
 from bayesxp.io.tables import atomic_path
+from bayesxp.quantities import LIBRARY_COLUMNS, QUANTITIES, SPLITS, unit_name
 
 __all__ = [
-    "QUANTITIES",
-    "UNITS",
     "REPORT_LEVELS",
     "GROUP_LEVELS",
     "CampaignConfig",
@@ -114,11 +113,8 @@ __all__ = [
     "config_from_dict",
 ]
 
-QUANTITIES = ("mass", "age", "teff", "logg", "m_h")
 """Quantities a campaign can judge, in report order."""
 
-UNITS = {"mass": "Msun", "age": "Gyr", "teff": "K", "logg": "dex", "m_h": "dex"}
-"""Display units of :data:`QUANTITIES`."""
 
 REPORT_LEVELS = (0.5, 0.68, 0.9, 0.95)
 """Central-interval levels shown in the report tables (the JSON holds all of ``DEFAULT_LEVELS``)."""
@@ -303,7 +299,7 @@ class Truth:
 
     kind: str
     description: str
-    stars: Any  # bayesxp.dataset.TrainingSet (imported lazily: h5py, label transfer)
+    stars: Any  # bayesxp.data.dataset.TrainingSet (imported lazily: h5py, label transfer)
     values: dict[str, np.ndarray]
     errors: dict[str, np.ndarray]
     ln_mass_age_corr: np.ndarray
@@ -349,7 +345,8 @@ def _xp_snr(stars: Any) -> np.ndarray:
 def _apogee_truth(meta: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """APOGEE ASPCAP Teff, logg and [M/H] (library ``fe_h``) with their errors."""
     values, errors = {}, {}
-    for quantity, column in (("teff", "teff"), ("logg", "logg"), ("m_h", "fe_h")):
+    for quantity in ("teff", "logg", "m_h"):
+        column = LIBRARY_COLUMNS[quantity]
         values[quantity] = pd.to_numeric(meta[column], errors="coerce").to_numpy(float)
         errors[quantity] = pd.to_numeric(meta[f"{column}_err"], errors="coerce").to_numpy(float)
     return values, errors
@@ -359,7 +356,7 @@ def _common_covariates(stars: Any, mass: np.ndarray) -> dict[str, tuple[np.ndarr
     meta = stars.meta
     return {
         "xp_snr": (_xp_snr(stars), -1),
-        "m_h": (pd.to_numeric(meta["fe_h"], errors="coerce").to_numpy(float), -1),
+        "m_h": (pd.to_numeric(meta[LIBRARY_COLUMNS["m_h"]], errors="coerce").to_numpy(float), -1),
         "teff": (pd.to_numeric(meta["teff"], errors="coerce").to_numpy(float), -1),
         "mass": (np.asarray(mass, float), -1),
     }
@@ -412,8 +409,8 @@ def truth_from_training_set(ts: Any, kind: str, description: str) -> Truth:
 
 def _stars_from_library(library: Any, rows: np.ndarray, extra: pd.DataFrame) -> Any:
     """A TrainingSet over library rows (APOGEE labels and colours from the library's own columns)."""
-    from bayesxp.dataset import TrainingSet, labels_from_meta
-    from bayesxp.selection import split_of
+    from bayesxp.data.dataset import TrainingSet, labels_from_meta
+    from bayesxp.quantities import split_of
 
     part = library.take(rows)
     meta = pd.concat([part.meta.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
@@ -434,14 +431,14 @@ def _stars_from_library(library: Any, rows: np.ndarray, extra: pd.DataFrame) -> 
 
 
 def _selection_of(library: Any) -> np.ndarray:
-    from bayesxp.selection import select
+    from bayesxp.data.selection import select
 
     return select(library).mask
 
 
 def _one_row_per_star(meta: pd.DataFrame) -> np.ndarray:
     """Boolean mask keeping one row per APOGEE_ID: the highest APOGEE S/N (then the first)."""
-    from bayesxp.selection import deduplicate
+    from bayesxp.data.selection import deduplicate
 
     return deduplicate(meta.reset_index(drop=True))
 
@@ -500,7 +497,7 @@ def _seismic_truth(config: CampaignConfig) -> Truth:
             "n_stars": len(stars),
             "n_with_mass": int(np.isfinite(values["mass"]).sum()),
             "n_with_age": int(np.isfinite(values["age"]).sum()),
-            "split_of_stars": {s: int((stars.split == s).sum()) for s in ("train", "val", "test")},
+            "split_of_stars": {s: int((stars.split == s).sum()) for s in SPLITS},
         }
     )
     source = "xp_seismic_dev.csv of the data folder" if path is None else str(path)
@@ -585,7 +582,7 @@ def _distmass_truth(config: CampaignConfig) -> Truth:
             "n_stars": len(stars),
             "n_with_mass": int(np.isfinite(mass).sum()),
             "n_with_age": int(np.isfinite(age).sum()),
-            "split_of_stars": {s: int((stars.split == s).sum()) for s in ("train", "val", "test")},
+            "split_of_stars": {s: int((stars.split == s).sum()) for s in SPLITS},
         }
     )
     description = (
@@ -607,7 +604,7 @@ def _distmass_truth(config: CampaignConfig) -> Truth:
 
 
 def _training_set(config: CampaignConfig) -> Any:
-    from bayesxp.dataset import DataConfig, build_training_set
+    from bayesxp.data.dataset import DataConfig, build_training_set
 
     return build_training_set(DataConfig(data_dir=config.data_dir))
 
@@ -690,7 +687,7 @@ class ModelPredictions:
     """
 
     name: str
-    predictions: dict[str, Predictive]
+    predictions: dict[str, PredictiveDistribution]
     usable: np.ndarray
     joint_ln_mass_age: np.ndarray | None
     info: dict = field(default_factory=dict)
@@ -711,7 +708,7 @@ def predict_bayesxp(
     """Posterior draws of every quantity for the stars, as :class:`~bayesxp.calibration.SamplePrediction`.
 
     Args:
-        model: A :class:`bayesxp.bayesian_model.BayesXPModel`.
+        model: A :class:`bayesxp.model.bayesian.BayesXPModel`.
         stars: A TrainingSet (flux, flux errors and library photometry in ``meta``).
         num_samples: Draws per star S.
         context: ``"full"`` or ``"spectrum"``.
@@ -861,7 +858,7 @@ def _coverage_cells(summary_coverage: dict, levels: Sequence[float] = REPORT_LEV
 
 
 def _group_table(
-    scored: Predictive,
+    scored: PredictiveDistribution,
     point: np.ndarray,
     truth: np.ndarray,
     covariate: np.ndarray,
@@ -894,7 +891,7 @@ def _group_table(
 
 
 def evaluate_quantity(
-    pred: Predictive,
+    pred: PredictiveDistribution,
     truth: np.ndarray,
     error: np.ndarray | float,
     quantity: str,
@@ -990,7 +987,7 @@ def evaluate_quantity(
     return to_json_ready(
         {
             "quantity": quantity,
-            "unit": UNITS.get(quantity, ""),
+            "unit": unit_name(quantity),
             "n": int(truth.size),
             "table": table,
             "noise_aware": summary,
@@ -1066,7 +1063,7 @@ def joint_mass_age(
     )
 
 
-def _compact(pred: Predictive, truth: np.ndarray, seed: int) -> dict:
+def _compact(pred: PredictiveDistribution, truth: np.ndarray, seed: int) -> dict:
     """Coverage (DEFAULT_LEVELS, central), PIT KS p, miscalibration area and CRPS of one prediction."""
     cov = coverage(pred, truth, DEFAULT_LEVELS).as_dict()
     test = pit_uniformity(pit(pred, truth, rng=seed))
@@ -1360,7 +1357,7 @@ def quantity_table(model_results: Mapping[str, Mapping[str, dict]], naive: bool 
                 [
                     model,
                     quantity,
-                    UNITS[quantity],
+                    unit_name(quantity),
                     str(t["n"]),
                     _fmt(t["bias"], digits),
                     _fmt(t["std"], digits),
@@ -1894,7 +1891,7 @@ def run_campaign(
     Raises:
         BayesXPError: Unreadable label files or model folders, a missing data folder.
     """
-    from bayesxp.bayesian_model import load
+    from bayesxp.model.bayesian import load
 
     started = time.perf_counter()
     timing: dict[str, float] = {}

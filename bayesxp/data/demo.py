@@ -10,16 +10,16 @@ it from the installed library.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from bayesxp.data.selection import SelectionConfig, select
 from bayesxp.io.tables import atomic_path
 from bayesxp.paths import library_path, resources_dir
-from bayesxp.selection import SelectionConfig, select
+from bayesxp.quantities import LIBRARY_COLUMNS, source_id_keys, stable_hash
 
 __all__ = ["demo_path", "build_demo_extract", "N_DEMO"]
 
@@ -62,13 +62,13 @@ def build_demo_extract(output: str | Path | None = None, n_stars: int = N_DEMO) 
     candidates = np.flatnonzero(selection.mask & (selection.split == "test"))
     meta = spectra.meta.iloc[candidates]
     cells = np.zeros(len(candidates), dtype=np.int64)
-    for column, n_bins in (("teff", 4), ("logg", 3), ("fe_h", 4)):
+    for column, n_bins in ((LIBRARY_COLUMNS["teff"], 4), (LIBRARY_COLUMNS["logg"], 3), (LIBRARY_COLUMNS["m_h"], 4)):
         values = meta[column].to_numpy(dtype=float)
         edges = np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1])
         cells = cells * n_bins + np.searchsorted(edges, values)
     # inside each cell, stars in the order of the sha256 of their source id; then take rank 0 of every
     # cell, rank 1 of every cell, ... until n_stars are chosen
-    digest = np.array([hashlib.sha256(str(int(s)).encode()).hexdigest() for s in spectra.source_id[candidates]])
+    digest = np.array([f"{value:064x}" for value in stable_hash(source_id_keys(spectra.source_id[candidates]))])
     order = np.lexsort((digest, cells))
     rank_in_cell = np.empty(len(candidates), dtype=np.int64)
     for cell in np.unique(cells):

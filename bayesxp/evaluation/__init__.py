@@ -1,0 +1,1 @@
+"""Judging models against truth: the calibration campaign and the head-to-head benchmark share this package."""
