@@ -139,6 +139,28 @@ class Posterior:
         rows = np.flatnonzero(self.status == "ok") if rows is None else rows
         return SamplePrediction(self._values(quantity)[:, rows])
 
+    @classmethod
+    def concatenate(cls, parts: list[Posterior]) -> Posterior:
+        """The posterior of the stars of several parts, in order (same quantities and S in every part).
+
+        Example:
+            >>> a = Posterior({"mass": np.ones((4, 2))}, np.array([1, 2]))
+            >>> b = Posterior({"mass": np.ones((4, 3))}, np.array([3, 4, 5]))
+            >>> Posterior.concatenate([a, b]).samples["mass"].shape
+            (4, 5)
+        """
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        return cls(
+            samples={q: np.concatenate([p.samples[q] for p in parts], axis=1) for q in first.samples},
+            source_id=np.concatenate([p.source_id for p in parts]),
+            status=np.concatenate([p.status for p in parts]),
+            aleatoric_std={q: np.concatenate([p.aleatoric_std[q] for p in parts]) for q in first.aleatoric_std},
+            epistemic_std={q: np.concatenate([p.epistemic_std[q] for p in parts]) for q in first.epistemic_std},
+            flags=np.concatenate([p.flags for p in parts]),
+        )
+
     def take(self, index: np.ndarray | slice) -> Posterior:
         """The posterior of a subset of stars."""
         return Posterior(

@@ -289,11 +289,11 @@ class BayesXPModel:
             (50, 240)
         """
         if isinstance(x, str | os.PathLike):
-            return _concatenate(list(self.iter_posterior(x, num_samples, context, batch_size, seed)))
+            return Posterior.concatenate(list(self.iter_posterior(x, num_samples, context, batch_size, seed)))
         spectra = as_spectra(x, flux_error)
         parts = [self._posterior_batch(spectra.take(slice(s, s + batch_size)), num_samples, context, seed + k)
                  for k, s in enumerate(range(0, max(len(spectra), 1), batch_size))]
-        return _concatenate(parts)
+        return Posterior.concatenate(parts)
 
     def iter_posterior(self, path: str | os.PathLike, num_samples: int | None = None, context: str = "full",
                        batch_size: int = 2048, seed: int = 0, skip: set[int] | None = None
@@ -416,19 +416,6 @@ class BayesXPModel:
         model = cls(foundation, heads, feature_maps, heads_config, domain=config.get("domain"), manifest=manifest)
         model.selection = config.get("head_selection", {})
         return model
-
-
-def _concatenate(parts: list[Posterior]) -> Posterior:
-    if len(parts) == 1:
-        return parts[0]
-    return Posterior(
-        samples={q: np.concatenate([p.samples[q] for p in parts], axis=1) for q in parts[0].samples},
-        source_id=np.concatenate([p.source_id for p in parts]),
-        status=np.concatenate([p.status for p in parts]),
-        aleatoric_std={q: np.concatenate([p.aleatoric_std[q] for p in parts]) for q in parts[0].aleatoric_std},
-        epistemic_std={q: np.concatenate([p.epistemic_std[q] for p in parts]) for q in parts[0].epistemic_std},
-        flags=np.concatenate([p.flags for p in parts]),
-    )
 
 
 def load(path: str | Path | None = None) -> BayesXPModel:
