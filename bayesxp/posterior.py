@@ -3,23 +3,32 @@
 One sample contract: ``samples[quantity]`` is ``[S, N]``, sample dimension first, in physical units
 (mass [Msun], age [Gyr], teff [K], logg [dex], m_h [dex]). A star that got no prediction has NaN samples
 and a ``status`` that says why.
+
+It is also the one type of "predictions for N stars" that the evaluation package judges: a model whose
+predictions are not draws (the XGBoost baseline's quantiles or Gaussians) fills ``distributions``
+instead of ``samples``; :meth:`Posterior.predictive` gives either as a
+:class:`~bayesxp.calibration.PredictiveDistribution`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.table import Table
 
 from bayesxp.quantities import CONTRACT_QUANTILES, QUANTITIES, UNITS, unit_name
 
+if TYPE_CHECKING:
+    from bayesxp.calibration import PredictiveDistribution
+
 __all__ = ["Posterior"]
 
 
 @dataclass
 class Posterior:
-    """PredictiveDistribution samples for N stars.
+    """Predictive samples (or distributions) for N stars.
 
     Attributes:
         samples: ``{quantity: [S, N]}`` in physical units.
@@ -28,12 +37,19 @@ class Posterior:
         aleatoric_std: ``{quantity: (N,)}`` the data-noise part of the spread (where the heads give it).
         epistemic_std: ``{quantity: (N,)}`` the model-uncertainty part.
         flags: Per-star notes that do not block a prediction (e.g. outside the seismic training domain).
+        distributions: ``{quantity: PredictiveDistribution over N stars}`` for predictions that are not
+            draws (the XGBoost baseline's quantiles or Gaussians); empty for a sampled posterior.
+        info: JSON-ready facts about how the predictions were made (model, timing, status counts).
 
     Example:
         >>> rng = np.random.default_rng(0)
         >>> post = Posterior({"mass": rng.lognormal(0.2, 0.1, (500, 2))}, np.array([1, 2]))
         >>> post.mean("mass").shape, post.interval(0.68, quantity="mass")[0].shape
         ((2,), (2,))
+        >>> from bayesxp.calibration import GaussianPrediction
+        >>> gauss = Posterior({}, np.array([1, 2]), distributions={"mass": GaussianPrediction([1.0, 1.2], 0.1)})
+        >>> gauss.quantities, gauss.predictive("mass").median().tolist()
+        (('mass',), [1.0, 1.2])
     """
 
     samples: dict[str, np.ndarray]
@@ -42,12 +58,19 @@ class Posterior:
     aleatoric_std: dict[str, np.ndarray] = field(default_factory=dict)
     epistemic_std: dict[str, np.ndarray] = field(default_factory=dict)
     flags: np.ndarray | None = None
+    distributions: dict[str, PredictiveDistribution] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.source_id)
         for name, values in self.samples.items():
             if values.ndim != 2 or values.shape[1] != n:
                 raise ValueError(f"samples[{name!r}] has shape {values.shape}, expected [S, {n}]")
+        for name, distribution in self.distributions.items():
+            if name in self.samples:
+                raise ValueError(f"{name!r} has both samples and a distribution")
+            if distribution.n_stars != n:
+                raise ValueError(f"distributions[{name!r}] covers {distribution.n_stars} stars, expected {n}")
         if self.status is None:
             self.status = np.full(n, "ok", dtype=object)
         if self.flags is None:
@@ -58,8 +81,8 @@ class Posterior:
 
     @property
     def quantities(self) -> tuple[str, ...]:
-        """The quantities with samples."""
-        return tuple(self.samples)
+        """The quantities with samples, then those with a distribution."""
+        return tuple(self.samples) + tuple(self.distributions)
 
     @property
     def num_samples(self) -> int:
@@ -68,7 +91,8 @@ class Posterior:
 
     def _values(self, quantity: str) -> np.ndarray:
         if quantity not in self.samples:
-            raise KeyError(f"no samples for {quantity!r}; have {list(self.samples)}")
+            hint = " (a distribution: use predictive())" if quantity in self.distributions else ""
+            raise KeyError(f"no samples for {quantity!r}{hint}; have {list(self.samples)}")
         return self.samples[quantity]
 
     def _each(self, quantity: str | None, func: callable) -> np.ndarray | dict[str, np.ndarray]:
@@ -132,16 +156,73 @@ class Posterior:
             b = b - b.mean(axis=0)
             return (a * b).sum(axis=0) / np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
 
-    def predictive(self, quantity: str, rows: np.ndarray | None = None):  # noqa: ANN201 - a SamplePrediction
-        """A :class:`bayesxp.calibration.SamplePrediction` of one quantity (usable stars only by default)."""
+    def predictive(self, quantity: str, rows: np.ndarray | range | None = None) -> PredictiveDistribution:
+        """One quantity's prediction for some stars: its distribution, or a ``SamplePrediction`` of its draws.
+
+        Args:
+            quantity: A key of :attr:`samples` or :attr:`distributions`.
+            rows: Star indices (default: the stars whose status is "ok").
+
+        Returns:
+            A :class:`bayesxp.calibration.PredictiveDistribution` over ``len(rows)`` stars.
+
+        Example:
+            >>> post = Posterior({"age": np.full((4, 3), 2.0)}, np.arange(3), status=np.array(["ok", "ok", "x"]))
+            >>> post.predictive("age").n_stars, post.predictive("age", rows=[2]).n_stars
+            (2, 1)
+        """
         from bayesxp.calibration import SamplePrediction
 
         rows = np.flatnonzero(self.status == "ok") if rows is None else rows
+        if quantity in self.distributions:
+            return self.distributions[quantity].take(np.asarray(rows, dtype=np.int64))
         return SamplePrediction(self._values(quantity)[:, rows])
+
+    def usable(self) -> np.ndarray:
+        """``(N,)`` stars with a prediction that can be judged.
+
+        Status "ok", finite draws of every quantity (positive mass and age draws), and a finite median of
+        every distribution.
+
+        Example:
+            >>> post = Posterior({"mass": np.array([[1.0, np.nan, -1.0], [1.1, 1.0, 1.0]])}, np.arange(3))
+            >>> post.usable().tolist()
+            [True, False, False]
+        """
+        usable = np.asarray(self.status == "ok", bool)
+        for values in self.samples.values():
+            usable &= np.all(np.isfinite(values), axis=0)
+        for quantity in ("mass", "age"):
+            if quantity in self.samples:
+                usable &= np.all(self.samples[quantity] > 0, axis=0)
+        for distribution in self.distributions.values():
+            usable &= np.isfinite(distribution.median())
+        return usable
+
+    def joint_ln_mass_age(self, rows: np.ndarray | None = None) -> np.ndarray | None:
+        """Joint draws ``[S, len(rows), 2]`` of (ln mass, ln age), or None without mass and age draws.
+
+        Args:
+            rows: Star indices (default: all).
+
+        Example:
+            >>> post = Posterior({"mass": np.ones((5, 2)), "age": np.e * np.ones((5, 2))}, np.arange(2))
+            >>> post.joint_ln_mass_age([1]).shape, post.joint_ln_mass_age()[0, 0].tolist()
+            ((5, 1, 2), [0.0, 1.0])
+        """
+        if "mass" not in self.samples or "age" not in self.samples:
+            return None
+        rows = slice(None) if rows is None else rows
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.stack(
+                [np.log(self.samples["mass"][:, rows]), np.log(self.samples["age"][:, rows])], axis=-1
+            )  # [S, n, 2]
 
     @classmethod
     def concatenate(cls, parts: list[Posterior]) -> Posterior:
         """The posterior of the stars of several parts, in order (same quantities and S in every part).
+
+        Only draws concatenate; the result keeps the first part's :attr:`info`.
 
         Example:
             >>> a = Posterior({"mass": np.ones((4, 2))}, np.array([1, 2]))
@@ -152,6 +233,8 @@ class Posterior:
         if len(parts) == 1:
             return parts[0]
         first = parts[0]
+        if any(p.distributions for p in parts):
+            raise ValueError("only posteriors of draws concatenate, not ones with distributions")
         return cls(
             samples={q: np.concatenate([p.samples[q] for p in parts], axis=1) for q in first.samples},
             source_id=np.concatenate([p.source_id for p in parts]),
@@ -159,10 +242,12 @@ class Posterior:
             aleatoric_std={q: np.concatenate([p.aleatoric_std[q] for p in parts]) for q in first.aleatoric_std},
             epistemic_std={q: np.concatenate([p.epistemic_std[q] for p in parts]) for q in first.epistemic_std},
             flags=np.concatenate([p.flags for p in parts]),
+            info=dict(first.info),
         )
 
     def take(self, index: np.ndarray | slice) -> Posterior:
         """The posterior of a subset of stars."""
+        rows = np.arange(len(self))[index]
         return Posterior(
             samples={q: v[:, index] for q, v in self.samples.items()},
             source_id=self.source_id[index],
@@ -170,6 +255,8 @@ class Posterior:
             aleatoric_std={q: v[index] for q, v in self.aleatoric_std.items()},
             epistemic_std={q: v[index] for q, v in self.epistemic_std.items()},
             flags=self.flags[index],
+            distributions={q: d.take(rows) for q, d in self.distributions.items()},
+            info=dict(self.info),
         )
 
     def to_table(self) -> Table:

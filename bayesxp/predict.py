@@ -1,6 +1,6 @@
 """Batch prediction of a file: the engine behind ``bayesxp predict``.
 
-The input is read in batches (:func:`bayesxp.io.archive.iter_spectra`), each batch's posterior summary is
+The input is read in batches (:func:`bayesxp.xp.read.iter_spectra`), each batch's posterior summary is
 written as its own Parquet part into ``<output>.partial/`` (atomically), and when every batch is done the
 parts are joined into the output file (format from its suffix, written atomically) and the partial folder is
 removed. A killed run started again with the same arguments skips the parts already written, so it never
@@ -40,6 +40,14 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
 
     Returns:
         ``{"stars": n, "ok": n_ok, "failed": {reason: count}, "seconds": t, "resumed_batches": k}``.
+
+    Example:
+        >>> import tempfile
+        >>> from bayesxp.data.demo import demo_path
+        >>> output = Path(tempfile.mkdtemp()) / "posteriors.csv"
+        >>> result = predict_file(demo_path(), output, num_samples=10, progress=False)
+        >>> result["stars"], result["ok"], output.is_file()
+        (240, 240, True)
     """
     from bayesxp.model.bayesian import load
 

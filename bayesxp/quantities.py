@@ -107,7 +107,7 @@ def stable_hash(keys: Iterable[str]) -> list[int]:
 
     Example:
         >>> stable_hash(["a"])[0] % 1000
-        187
+        499
     """
     return [int(hashlib.sha256(key.encode()).hexdigest(), 16) for key in keys]
 

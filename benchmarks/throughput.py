@@ -39,9 +39,9 @@ def one(n: int, model_path: str | None, threads: int) -> dict:
     tokens = foundation.tokenizer.encode(spectra.flux, spectra.flux_error, labels, errors)
     from bayesxp.data.dataset import TrainingSet
 
-    ts = TrainingSet(spectra.source_id, np.array(["train"] * n, dtype=object), spectra.flux, spectra.flux_error,
+    training_set = TrainingSet(spectra.source_id, np.array(["train"] * n, dtype=object), spectra.flux, spectra.flux_error,
                      labels, errors, spectra.meta, {})
-    trainer = Trainer(foundation, tokens, tokens.take(slice(0, 100)), ts.subset(np.arange(100)),
+    trainer = Trainer(foundation, tokens, tokens.take(slice(0, 100)), training_set.subset(np.arange(100)),
                       TrainConfig(batch_size=128, max_steps=10_000, eval_stars=None), "/tmp/bayesxp_throughput")
     trainer.train_step()  # warm-up
     start = time.perf_counter()

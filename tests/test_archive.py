@@ -15,9 +15,10 @@ import pytest
 from astropy.table import Table
 
 from bayesxp.errors import InputFileError
-from bayesxp.io.archive import XPContinuous, continuous_to_sampled, read_spectra, read_xp_continuous
 from bayesxp.io.tables import write_table
-from bayesxp.spectra import N_SAMPLES, WAVELENGTH_NM
+from bayesxp.spectra import N_SAMPLES, WAVELENGTH_NM, SampledSpectra
+from bayesxp.xp.continuous import XPContinuous, continuous_to_sampled
+from bayesxp.xp.read import iter_spectra, read_spectra, read_xp_continuous
 
 RAW = "XP_CONTINUOUS_RAW.csv"
 MISSING_BP = "XP_CONTINUOUS_RAW_with_missing_BP.csv"
@@ -410,3 +411,15 @@ def test_bad_files_raise_naming_file_and_column(xp_misc, tmp_path, reader):
         assert info.value.path == str(path), case
         assert str(path) in str(info.value), case
         assert info.value.column == column, f"{case}: {info.value}"
+
+
+@pytest.mark.parametrize(("name", "batch_size"), [(MISSING_BP, 2), (AVRO, 1), (FLAT, 700)])
+def test_batches_join_to_the_whole_file(xp_misc, name, batch_size):
+    whole = read_spectra(xp_misc / name)
+    batches = list(iter_spectra(xp_misc / name, batch_size=batch_size))
+    assert [len(batch) for batch in batches[:-1]] == [batch_size] * (len(batches) - 1)
+    joined = SampledSpectra.concatenate(batches)
+    np.testing.assert_array_equal(joined.source_id, whole.source_id)
+    np.testing.assert_array_equal(joined.flux, whole.flux)
+    np.testing.assert_array_equal(joined.flux_error, whole.flux_error)
+    assert joined.status.tolist() == whole.status.tolist()

@@ -22,6 +22,7 @@ import pytest
 
 from bayesxp.baseline import (
     FEATURE_NAMES,
+    TARGETS,
     BaselineConfig,
     XGBGaussianBaseline,
     XGBParams,
@@ -30,8 +31,8 @@ from bayesxp.baseline import (
     load_baseline,
     repair_crossing,
 )
-from bayesxp.baseline.xgb import SIDECAR, TARGETS
-from bayesxp.calibration.predictions import GaussianPrediction, PredictiveDistribution, QuantilePrediction
+from bayesxp.baseline.persistence import SIDECAR
+from bayesxp.calibration import GaussianPrediction, PredictiveDistribution, QuantilePrediction
 from bayesxp.errors import ModelFileError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,8 +56,8 @@ def _problem(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def synthetic() -> dict:
     x, y, _ = _problem(6000, seed=1)
     xv, yv, _ = _problem(1500, seed=2)
-    xt, yt, st = _problem(2000, seed=3)
-    return {"x": x, "y": y, "x_val": xv, "y_val": yv, "x_test": xt, "y_test": yt, "sigma_test": st}
+    x_test, y_test, sigma_test = _problem(2000, seed=3)
+    return {"x": x, "y": y, "x_val": xv, "y_val": yv, "x_test": x_test, "y_test": y_test, "sigma_test": sigma_test}
 
 
 @pytest.fixture(scope="module")
@@ -229,15 +230,15 @@ def test_projection_cache_is_written_and_reused(tmp_path, monkeypatch, shared_da
     from bayesxp.data.dataset import TrainingSet
 
     monkeypatch.setenv("BAYESXP_CACHE_DIR", str(tmp_path))
-    ts = TrainingSet.synthetic(300)  # project_cached caches batches of 256 stars or more
-    first = features.xp_features(ts)
+    stars = TrainingSet.synthetic(300)  # project_cached caches batches of 256 stars or more
+    first = features.xp_features(stars)
     assert len(list(tmp_path.glob("pseudo-coefficients-*.npy"))) == 1
 
     def no_projection(*args, **kwargs):
         raise AssertionError("the cache was not used")
 
     monkeypatch.setattr("bayesxp.xp.projection.project", no_projection)
-    np.testing.assert_array_equal(features.xp_features(ts), first)
+    np.testing.assert_array_equal(features.xp_features(stars), first)
 
 
 def test_config_file_fills_the_dataclass():
@@ -249,14 +250,23 @@ def test_config_file_fills_the_dataclass():
 
 
 def test_benchmark_evaluates_and_tabulates_any_predictor(rng):
-    spec = importlib.util.spec_from_file_location("head_to_head", REPO / "benchmarks" / "head_to_head.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from bayesxp.errors import ConfigError
+    from bayesxp.evaluation import benchmark_metrics, benchmark_table, make_predictor
+
     truth = 1.0 + 0.1 * rng.standard_normal(3000)
-    metrics = module.evaluate(GaussianPrediction(np.ones(3000), 0.1), truth, np.full(3000, 0.05), "mass")
+    metrics = benchmark_metrics(GaussianPrediction(np.ones(3000), 0.1), truth, np.full(3000, 0.05), "mass")
     assert metrics["cov68_ok"] and metrics["cov95_ok"]
     assert metrics["cov68_noise"] > metrics["cov68"]  # convolving a calibrated prediction over-covers
     row = {"model": "m", "quantity": "mass", "metrics": metrics, "fit_seconds": 1.0, "stars_per_second": 5.0}
-    assert module.markdown_table([row], seismic=True).count("\n") == 2
-    with pytest.raises(SystemExit):
-        module.make_predictor("no.such.module:factory", {})
+    assert benchmark_table([row], seismic=True).count("\n") == 2
+    with pytest.raises(ConfigError):
+        make_predictor("no.such.module:factory", {})
+
+
+def test_benchmark_script_is_a_thin_layer_over_the_evaluation_package():
+    spec = importlib.util.spec_from_file_location("head_to_head", REPO / "benchmarks" / "head_to_head.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    own = {name for name, value in vars(module).items() if getattr(value, "__module__", None) == "head_to_head"}
+    assert not own & {"evaluate", "_truths", "markdown_table", "XGBPredictor", "_xgb_factory", "make_predictor",
+                      "_fingerprint", "Predictor"}

@@ -1,4 +1,4 @@
-"""Tests of :mod:`bayesxp.evaluation.campaign`: known-answer calibration tables, the joint check, and the campaign end to end.
+"""Tests of :mod:`bayesxp.evaluation`: known-answer calibration tables, the joint check, and the campaign end to end.
 
 The end-to-end tests use a tiny bayesxp model (untrained backbone ``d_model=16``, heads with 5 SVI steps) and a
 tiny XGBoost baseline (5 trees), both fitted on :meth:`bayesxp.data.dataset.TrainingSet.synthetic` stars in a
@@ -20,11 +20,10 @@ from scipy import stats
 
 from bayesxp.calibration import GaussianPrediction, SamplePrediction
 from bayesxp.errors import BayesXPError, ConfigError
-from bayesxp.evaluation import campaign
-from bayesxp.evaluation.campaign import (
-    QUANTITIES,
+from bayesxp.evaluation import (
     REPORT_LEVELS,
     CampaignConfig,
+    calibrate_command,
     evaluate_quantity,
     joint_mass_age,
     judge_predictions,
@@ -32,9 +31,12 @@ from bayesxp.evaluation.campaign import (
     predict_baseline,
     predict_bayesxp,
     quantity_table,
+    run_campaign,
     truth_from_training_set,
     write_outputs,
 )
+from bayesxp.evaluation import run as campaign_run
+from bayesxp.quantities import QUANTITIES
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)  # two threads on two contended cores are slower for these tiny tensors
@@ -46,14 +48,14 @@ def _synthetic_set(n: int = 90, seed: int = 3):
     from bayesxp.data.dataset import TrainingSet
     from bayesxp.quantities import LABELS
 
-    ts = TrainingSet.synthetic(n, seed=seed)
-    ts.split[n - 40 : n - 20] = "val"
-    ts.split[n - 20 :] = "test"
+    training_set = TrainingSet.synthetic(n, seed=seed)
+    training_set.split[n - 40 : n - 20] = "val"
+    training_set.split[n - 20 :] = "test"
     for column, label in (("teff", "teff"), ("logg", "logg"), ("fe_h", "m_h")):
-        ts.meta[column] = ts.labels[:, LABELS.index(label)].astype(float)
-        ts.meta[f"{column}_err"] = 0.1
-    ts.meta["transfer_mass_age_corr"] = -0.3
-    return ts
+        training_set.meta[column] = training_set.labels[:, LABELS.index(label)].astype(float)
+        training_set.meta[f"{column}_err"] = 0.1
+    training_set.meta["transfer_mass_age_corr"] = -0.3
+    return training_set
 
 
 @pytest.fixture(scope="module")
@@ -61,23 +63,23 @@ def tiny(tmp_path_factory, shared_data):  # the coefficient prior reads shared d
     """A tiny bayesxp model folder and a tiny baseline folder, fitted on synthetic stars, and those stars."""
     from bayesxp.baseline import BaselineConfig, XGBParams, XGBQuantileBaseline
     from bayesxp.model.backbone import BackboneConfig
-    from bayesxp.model.bayesian import BayesXPModel, HeadsConfig
+    from bayesxp.model.fit_heads import fit_heads
     from bayesxp.model.foundation import ModelSpec
-    from bayesxp.model.heads import HeadConfig
+    from bayesxp.model.heads import BayesianHeadConfig, HeadFittingConfig
     from bayesxp.model.train import build_model
 
     root = tmp_path_factory.mktemp("campaign_tiny")
     torch.manual_seed(0)
-    ts = _synthetic_set()
+    training_set = _synthetic_set()
     spec = ModelSpec(backbone=BackboneConfig(d_model=16, n_heads=2, encoder_layers=1, decoder_layers=1))
-    foundation, _, _ = build_model(ts, spec)
-    head = HeadConfig(n_features=4, svi_steps=5, num_samples=20)
-    model = BayesXPModel.fit_heads(foundation.eval(), ts, HeadsConfig(mass_age=head, labels=head))
+    foundation, _, _ = build_model(training_set, spec)
+    head = BayesianHeadConfig(n_features=4, svi_steps=5, num_samples=20)
+    model = fit_heads(foundation.eval(), training_set, HeadFittingConfig(mass_age=head, labels=head))
     model.save(root / "model")
     config = BaselineConfig(params=XGBParams(n_estimators=5, max_depth=2, early_stopping_rounds=2))
-    baseline = XGBQuantileBaseline(config).fit(ts.subset("train"), ts.subset("val"), cache=False)
+    baseline = XGBQuantileBaseline(config).fit(training_set.subset("train"), training_set.subset("val"), cache=False)
     baseline.save(root / "baseline")
-    return {"model": root / "model", "baseline": root / "baseline", "stars": ts}
+    return {"model": root / "model", "baseline": root / "baseline", "stars": training_set}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,7 @@ def synthetic_results(tiny, tmp_path_factory):
     from bayesxp.baseline import load_baseline
     from bayesxp.model.bayesian import load
 
-    ts = tiny["stars"]
+    training_set = tiny["stars"]
     model, baseline = load(tiny["model"]), load_baseline(tiny["baseline"])
     config = CampaignConfig(
         name="synthetic",
@@ -98,13 +100,13 @@ def synthetic_results(tiny, tmp_path_factory):
     )
 
     def predict(stars):
-        return [
-            predict_bayesxp(model, stars, config.num_samples),
-            predict_baseline(baseline, stars, feature_cache=False),
-        ]
+        return {
+            "bayesxp": predict_bayesxp(model, stars, config.num_samples),
+            "baseline": predict_baseline(baseline, stars, feature_cache=False),
+        }
 
-    truth = truth_from_training_set(ts.subset("test"), "test-split", "synthetic stars")
-    truth_val = truth_from_training_set(ts.subset("val"), "validation", "synthetic validation stars")
+    truth = truth_from_training_set(training_set.subset("test"), "test-split", "synthetic stars")
+    truth_val = truth_from_training_set(training_set.subset("val"), "validation", "synthetic validation stars")
     results = judge_predictions(
         config,
         truth,
@@ -241,11 +243,13 @@ def test_calibrate_command_builds_the_config(monkeypatch, tmp_path, capsys):
         seen["config"], seen["command"] = config, command
         return {"models": {}}
 
-    monkeypatch.setattr(campaign, "run_campaign", fake_run)
+    monkeypatch.setattr(campaign_run, "run_campaign", fake_run)
     out = tmp_path / "my_campaign"
-    assert (
-        campaign.calibrate_command("/models/m", "test-split", str(out), max_stars=10, skip_baseline=True) == 0
+    code = calibrate_command(
+        None, model="/models/m", labels="test-split", output=str(out), max_stars=10, skip_baseline=True,
+        num_samples=None,
     )
+    assert code == 0
     config = seen["config"]
     assert (config.name, config.labels, config.model, config.output) == (
         "my_campaign",
@@ -253,9 +257,19 @@ def test_calibrate_command_builds_the_config(monkeypatch, tmp_path, capsys):
         "/models/m",
         str(out),
     )
-    assert config.max_stars == 10 and config.skip_baseline
-    assert seen["command"].startswith("bayesxp calibrate --model /models/m --labels test-split")
+    assert config.max_stars == 10 and config.skip_baseline and config.num_samples == 200
+    assert seen["command"] == f"bayesxp calibrate --model /models/m --labels test-split --output {out} " \
+        "--max-stars 10 --skip-baseline"
     assert "report:" in capsys.readouterr().out
+
+    # a campaign YAML: its paths are relative to `base`, the default output is <base>/calibration/results/<name>
+    yaml = REPO / "calibration" / "configs" / "seismic_dev.yaml"
+    calibrate_command(yaml, base=REPO, recalibrate=False, progress=False)
+    config = seen["config"]
+    assert config.name == "seismic_dev" and config.labels == "seismic-dev" and not config.recalibrate
+    assert config.baseline_config == str(REPO / "configs" / "baseline.yaml")
+    assert config.output == str(REPO / "calibration" / "results" / "seismic_dev")
+    assert seen["command"] == f"bayesxp calibrate --config {yaml} --no-recalibration"
 
 
 # --------------------------------------------------------------------------------------- end to end
@@ -318,7 +332,7 @@ def test_outputs_are_written_atomically(synthetic_results, tmp_path, monkeypatch
         seen.append(Path(path))
         return real(path)
 
-    monkeypatch.setattr(campaign, "atomic_path", recording)
+    monkeypatch.setattr(campaign_run, "atomic_path", recording)
     monkeypatch.setattr(tables, "atomic_path", recording)  # save_config imports it from there
     written = write_outputs(_trimmed(results, ("mass", "age")), folder, config)  # fewer figures: faster
     files = sorted(p.name for p in folder.iterdir())
@@ -380,7 +394,7 @@ def test_seismic_campaign_on_real_data(tiny, shared_data, tmp_path):
         data_dir=str(shared_data),
         output=str(tmp_path / "seismic"),
     )
-    results = campaign.run_campaign(config, command="pytest", write=False)
+    results = run_campaign(config, command="pytest", write=False)
     write_outputs(
         results, config.output_folder(), config, figures=False
     )  # figures: tested on synthetic stars

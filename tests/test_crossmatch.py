@@ -18,7 +18,7 @@ from bayesxp.data.crossmatch import (
 )
 from bayesxp.errors import BayesXPError
 from bayesxp.io.distmass import read_distmass
-from bayesxp.io.seismic import read_seismic_catalogues
+from bayesxp.labels.seismic_truth import merge_seismic_catalogues
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "distmass_small.fits"
 
@@ -92,7 +92,7 @@ def library_meta() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def seismic_match(library_meta, shared_data):
-    return crossmatch_library(library_meta, read_seismic_catalogues(shared_data), name="seismic")
+    return crossmatch_library(library_meta, merge_seismic_catalogues(shared_data), name="seismic")
 
 
 def test_real_library_counts(seismic_match):

@@ -141,6 +141,9 @@ def test_truncated_file_is_refused(tmp_path, keep):
 def test_missing_empty_and_not_fits(tmp_path):
     with pytest.raises(InputFileError, match="does not exist"):
         read_distmass(tmp_path / "nope.fits")
+    (tmp_path / "folder.fits").mkdir()
+    with pytest.raises(InputFileError, match="is a folder, not a file"):
+        read_distmass(tmp_path / "folder.fits")
     (tmp_path / "empty.fits").write_bytes(b"")
     with pytest.raises(InputFileError, match="empty"):
         read_distmass(tmp_path / "empty.fits")

@@ -1,4 +1,4 @@
-"""Seismic catalogue readers on the real files, the consensus rule on known answers, the dev set."""
+"""Seismic catalogue readers on the real files, the validity and consensus rules on known answers, the dev set."""
 
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ import pytest
 
 from bayesxp.errors import InputFileError
 from bayesxp.io import seismic
-from bayesxp.io.seismic import (
+from bayesxp.io.seismic import CATALOGUES, cleaning_summary
+from bayesxp.labels.seismic_truth import (
+    AGE_PREFERENCE,
     AGE_RANGE,
-    CATALOGUES,
+    MASS_PREFERENCE,
     MASS_RANGE,
-    cleaning_summary,
+    apply_validity_cuts,
     measure_fill_errors,
-    read_seismic_catalogues,
-    read_seismic_dev,
+    merge_seismic_catalogues,
     seismic_consensus,
+    seismic_dev_consensus,
+    valid_catalogue,
 )
 
 READERS = {
@@ -37,23 +40,32 @@ README_ROWS = {"apokasc2": 6612, "apokasc705": 11672, "apokasc3": 6578, "miglio2
 
 
 @pytest.fixture(scope="module")
-def frames(shared_data) -> dict[str, pd.DataFrame]:
+def published(shared_data) -> dict[str, pd.DataFrame]:
+    """The catalogues as the readers return them (as published, sentinels parsed)."""
     return {name: reader(shared_data) for name, reader in READERS.items()}
 
 
 @pytest.fixture(scope="module")
+def frames(published) -> dict[str, pd.DataFrame]:
+    """The catalogues with the validity rules applied."""
+    return {name: apply_validity_cuts(frame, name) for name, frame in published.items()}
+
+
+@pytest.fixture(scope="module")
 def merged(shared_data) -> pd.DataFrame:
-    return read_seismic_catalogues(shared_data)
+    return merge_seismic_catalogues(shared_data)
 
 
 @pytest.fixture(scope="module")
 def dev(shared_data, merged) -> pd.DataFrame:
-    return read_seismic_dev(data_dir=shared_data, catalogues=merged)
+    return seismic_dev_consensus(data_dir=shared_data, catalogues=merged)
 
 
 # ---------------------------------------------------------------------------- readers on the real files
 @pytest.mark.parametrize("name", list(READERS))
-def test_row_counts_match_readme(frames, name):
+def test_row_counts_match_readme(published, frames, name):
+    assert published[name].attrs["cleaning"][0]["rows_read"] == README_ROWS[name]
+    assert len(published[name]) == README_ROWS[name]
     counts = frames[name].attrs["cleaning"][0]
     assert counts["rows_read"] == README_ROWS[name]
     assert counts["duplicates_dropped"] == 0
@@ -68,8 +80,8 @@ def test_apokasc_companion_files_counts(frames, shared_data):
 
 
 @pytest.mark.parametrize("name", list(READERS))
-def test_no_sentinels_native_dtypes(frames, name):
-    frame = frames[name]
+def test_no_sentinels_native_dtypes(published, name):
+    frame = published[name]
     for column in frame.columns:
         values = frame[column]
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
@@ -96,8 +108,8 @@ def test_masses_and_ages_within_ranges(frames, name):
 
 
 @pytest.mark.parametrize("name", list(READERS))
-def test_identifiers_and_states(frames, name):
-    frame = frames[name]
+def test_identifiers_and_states(published, name):
+    frame = published[name]
     if "apogee_id" in frame:
         ids = frame["apogee_id"]
         assert (ids == ids.str.strip()).all()
@@ -110,9 +122,32 @@ def test_identifiers_and_states(frames, name):
             assert set(frame[column]) <= {"RGB", "RC", ""}, column
 
 
-def test_apokasc705_runaway_ages_removed(frames):
+def test_apokasc705_runaway_ages_removed(published, frames):
+    assert published["apokasc705"]["apokasc705_age_gyr"].max() > AGE_RANGE[1]  # the reader keeps them
     assert cleaning_summary(frames["apokasc705"])["age_out_of_range"].iloc[0] == 336
     assert frames["apokasc705"]["apokasc705_age_gyr"].notna().sum() == 11672 - 336
+    assert frames["apokasc705"].attrs["cleaning"][0]["sentinel_values"] == (
+        published["apokasc705"].attrs["cleaning"][0]["sentinel_values"])
+
+
+def test_validity_cuts_known_answer():
+    nan = np.nan
+    toy = pd.DataFrame({
+        "kic": pd.array([7, 7, 8, 9, None], dtype="Int64"),
+        "miglio21_mass": [1.0, 1.1, 5.0, 1.3, 1.4], "miglio21_mass_err": [0.2, 0.1, 0.3, -1.0, 0.1],
+        "miglio21_age_gyr": [3.0, 4.0, 2.0, 25.0, 6.0], "miglio21_age_err": [0.5, 0.5, 0.5, 1.0, 1.0],
+    })
+    clean = apply_validity_cuts(toy, "miglio21")
+    # kic 7 keeps its smaller mass error; 8 loses its 5 Msun mass and error; 9 its 25 Gyr age and -1 error
+    assert clean["kic"].tolist()[:3] == [7, 8, 9] and clean["kic"].isna().tolist() == [False] * 3 + [True]
+    np.testing.assert_array_equal(clean["miglio21_mass"], [1.1, nan, 1.3, 1.4])
+    np.testing.assert_array_equal(clean["miglio21_mass_err"], [0.1, nan, nan, 0.1])
+    np.testing.assert_array_equal(clean["miglio21_age_gyr"], [4.0, 2.0, nan, 6.0])
+    np.testing.assert_array_equal(clean["miglio21_age_err"], [0.5, 0.5, nan, 1.0])
+    counts = clean.attrs["cleaning"][0]
+    assert (counts["mass_out_of_range"], counts["age_out_of_range"], counts["bad_errors"],
+            counts["duplicates_dropped"], counts["rows_kept"]) == (1, 1, 1, 1, 4)
+    np.testing.assert_array_equal(toy["miglio21_mass"], [1.0, 1.1, 5.0, 1.3, 1.4])  # the input is left alone
 
 
 def test_apokasc2_age_errors_are_gyr_from_ages_file(frames, shared_data):
@@ -129,7 +164,9 @@ def test_apokasc2_age_errors_are_gyr_from_ages_file(frames, shared_data):
 
 
 def test_apokasc3_rgb_table_is_subset_of_rgb_rc(frames, shared_data):
-    rgb = seismic.read_apokasc3(shared_data, sample="RGB").set_index("kic")
+    rgb = valid_catalogue("apokasc3", shared_data, sample="RGB")
+    assert rgb.attrs["cleaning"][0]["catalogue"] == "apokasc3_rgb"
+    rgb = rgb.set_index("kic")
     full = frames["apokasc3"].set_index("kic").loc[rgb.index]
     assert (full["apokasc3_es"] == "RGB").all()
     pd.testing.assert_frame_equal(rgb.drop(columns="apokasc3_es"), full.drop(columns="apokasc3_es"))
@@ -162,12 +199,18 @@ def test_missing_file_and_column_errors(shared_data, tmp_path):
     with pytest.raises(InputFileError) as info:
         seismic.read_apokasc2(tmp_path)
     assert info.value.column == "Mcorr"
+    (tmp_path / "seismic" / "kepler_apogee_miglio2021.fit").mkdir()
+    with pytest.raises(InputFileError, match="kepler_apogee_miglio2021.fit: is a folder, not a file"):
+        seismic.read_miglio21(tmp_path)
+    (tmp_path / "seismic" / "APOKASC705_AGE_short.fits").write_bytes(b"")
+    with pytest.raises(InputFileError, match="APOKASC705_AGE_short.fits: file is empty"):
+        seismic.read_apokasc705(tmp_path)
 
 
 # ---------------------------------------------------------------------------- merged table and consensus
 def _toy_fill() -> pd.DataFrame:
-    rows = [("mass", name, 0.10, "median_fractional_error") for name in seismic.MASS_PREFERENCE]
-    rows += [("age", name, 0.20, "median_fractional_error") for name in seismic.AGE_PREFERENCE]
+    rows = [("mass", name, 0.10, "median_fractional_error") for name in MASS_PREFERENCE]
+    rows += [("age", name, 0.20, "median_fractional_error") for name in AGE_PREFERENCE]
     fill = pd.DataFrame(rows, columns=["quantity", "catalogue", "fraction", "method"])
     fill.loc[(fill["quantity"] == "age") & (fill["catalogue"] == "apokasc705"), ["fraction", "method"]] = [
         0.25, "scatter_vs_apokasc2"]

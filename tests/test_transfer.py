@@ -372,10 +372,10 @@ def library_apogee_ids() -> set[str]:
 
 @pytest.fixture(scope="module")
 def seismic_table(shared_data, library_apogee_ids):
-    from bayesxp.io.seismic import read_seismic_catalogues, read_seismic_dev
+    from bayesxp.labels.seismic_truth import merge_seismic_catalogues, seismic_dev_consensus
 
-    catalogues = read_seismic_catalogues(shared_data)
-    dev = read_seismic_dev(data_dir=shared_data, catalogues=catalogues)
+    catalogues = merge_seismic_catalogues(shared_data)
+    dev = seismic_dev_consensus(data_dir=shared_data, catalogues=catalogues)
     table, info = transfer_training_table(catalogues, library_apogee_ids, dev)
     return table, info, dev
 

@@ -2,9 +2,13 @@
 
 - :mod:`~bayesxp.baseline.features`: XP pseudo-coefficients bp0-29, rp0-29 and J-H, J-K, BP-RP
   (Leung & Bovy 2024's recipe), with an on-disk cache of the projection.
+- :mod:`~bayesxp.baseline.config`: :class:`BaselineConfig` and :class:`XGBParams` (what is fitted, how).
+- :mod:`~bayesxp.baseline.boosting`: one booster with early stopping; :func:`repair_crossing` of quantiles.
 - :mod:`~bayesxp.baseline.xgb`: :class:`XGBQuantileBaseline` (multi-quantile regression) and
-  :class:`XGBGaussianBaseline` (mean plus out-of-fold log-variance model), their JSON save format, and
-  the cross-validated :func:`tune`.
+  :class:`XGBGaussianBaseline` (mean plus out-of-fold log-variance model), returning predictive
+  distributions of :mod:`bayesxp.calibration`.
+- :mod:`~bayesxp.baseline.persistence`: the folder format (XGBoost JSON models plus a checked sidecar).
+- :mod:`~bayesxp.baseline.tuning`: the cross-validated :func:`tune`.
 
 Example:
     >>> import numpy as np
@@ -18,20 +22,16 @@ Example:
 
 from __future__ import annotations
 
+from bayesxp.baseline.boosting import repair_crossing
+from bayesxp.baseline.config import QUANTILE_LEVELS, TARGETS, BaselineConfig, XGBParams
 from bayesxp.baseline.features import FEATURE_NAMES, features_from_arrays, pseudo_coefficients, xp_features
+from bayesxp.baseline.tuning import TuningGrid, tune
 from bayesxp.baseline.xgb import (
-    QUANTILE_LEVELS,
-    TARGETS,
-    BaselineConfig,
-    TuningGrid,
     XGBBaseline,
     XGBGaussianBaseline,
-    XGBParams,
     XGBQuantileBaseline,
     load_baseline,
     make_baseline,
-    repair_crossing,
-    tune,
 )
 
 __all__ = [

@@ -89,21 +89,21 @@ def features_from_arrays(coefficients: np.ndarray, colours: np.ndarray) -> np.nd
     return np.concatenate([bp, rp, colours], axis=1).astype(np.float32)  # (N, 63)
 
 
-def xp_features(ts: TrainingSet, cache: bool = True) -> np.ndarray:
+def xp_features(stars: TrainingSet, cache: bool = True) -> np.ndarray:
     """The baseline's features of every star of a TrainingSet (same rows, same order).
 
     Args:
-        ts: The stars (any selection or split; used as given).
+        stars: The stars (any selection or split; used as given).
         cache: Read and write the projection cache.
 
     Returns:
         ``(N, 63)`` float32 features, columns :data:`FEATURE_NAMES`; NaN where a value is missing.
 
     Example:
-        >>> ts = TrainingSet.synthetic(3)
-        >>> xp_features(ts, cache=False).shape
+        >>> stars = TrainingSet.synthetic(3)
+        >>> xp_features(stars, cache=False).shape
         (3, 63)
     """
-    coefficients = pseudo_coefficients(ts.flux, ts.flux_error, cache=cache)
-    colours = np.stack([ts.label(name)[0] for name in COLOUR_NAMES], axis=1)  # (N, 3)
+    coefficients = pseudo_coefficients(stars.flux, stars.flux_error, cache=cache)
+    colours = np.stack([stars.label(name)[0] for name in COLOUR_NAMES], axis=1)  # (N, 3)
     return features_from_arrays(coefficients, colours)

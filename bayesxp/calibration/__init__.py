@@ -6,7 +6,11 @@ bayesxp posteriors (samples ``[S, N]``, sample dimension first), the XGBoost qua
 
 Modules, one concept each:
 
-- :mod:`~bayesxp.calibration.predictions`: the :class:`PredictiveDistribution` interface and its implementations.
+- :mod:`~bayesxp.calibration.distribution`: the :class:`PredictiveDistribution` interface, :func:`as_predictive`.
+- :mod:`~bayesxp.calibration.samples`: :class:`SamplePrediction`, posterior draws ``[S, N]``.
+- :mod:`~bayesxp.calibration.parametric`: :class:`GaussianPrediction` and :class:`QuantilePrediction`.
+- :mod:`~bayesxp.calibration.transforms`: :class:`FromLogPrediction`, :func:`to_linear`, :class:`ScaledPrediction`.
+- :mod:`~bayesxp.calibration.convolution`: the noisy-label convolution behind :meth:`PredictiveDistribution.convolve`.
 - :mod:`~bayesxp.calibration.coverage`: interval coverage with binomial bands (label-noise aware).
 - :mod:`~bayesxp.calibration.pit`: PIT values, uniformity tests, miscalibration area, ECE.
 - :mod:`~bayesxp.calibration.scores`: CRPS, log score, interval and pinball scores, z and residuals.
@@ -35,7 +39,9 @@ from bayesxp.calibration.coverage import (
     coverage,
     inside_interval,
 )
+from bayesxp.calibration.distribution import PredictiveDistribution, as_predictive
 from bayesxp.calibration.joint import TARPResult, hdr_credibility, joint_coverage, stack_quantities, tarp
+from bayesxp.calibration.parametric import GaussianPrediction, QuantilePrediction
 from bayesxp.calibration.pit import (
     PITTest,
     calibration_curve,
@@ -43,16 +49,6 @@ from bayesxp.calibration.pit import (
     miscalibration_area,
     pit,
     pit_uniformity,
-)
-from bayesxp.calibration.predictions import (
-    FromLogPrediction,
-    GaussianPrediction,
-    PredictiveDistribution,
-    QuantilePrediction,
-    SamplePrediction,
-    ScaledPrediction,
-    as_predictive,
-    to_linear,
 )
 from bayesxp.calibration.recalibration import (
     ConformalQuantileRecalibrator,
@@ -63,6 +59,7 @@ from bayesxp.calibration.recalibration import (
     conformal_quantile,
 )
 from bayesxp.calibration.report import calibration_summary
+from bayesxp.calibration.samples import SamplePrediction
 from bayesxp.calibration.scores import (
     crps,
     crps_ensemble,
@@ -77,6 +74,7 @@ from bayesxp.calibration.scores import (
     z_summary,
 )
 from bayesxp.calibration.subgroups import GroupCoverage, assign_groups, coverage_by_group
+from bayesxp.calibration.transforms import FromLogPrediction, ScaledPrediction, to_linear
 
 __all__ = [
     # predictions

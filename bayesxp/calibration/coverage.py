@@ -4,7 +4,7 @@ For each nominal level the fraction of truths inside the predicted interval is c
 and a binomial confidence band on that fraction (Jeffreys by default, or Clopper-Pearson) says whether
 the difference is larger than the finite number of stars allows. Against noisy labels (DistMass masses,
 themselves predictions with ~12% error), pass ``label_error``: the intervals are then those of the
-prediction convolved with the label's own error (:meth:`~bayesxp.calibration.predictions.PredictiveDistribution.convolve`).
+prediction convolved with the label's own error (:meth:`~bayesxp.calibration.distribution.PredictiveDistribution.convolve`).
 
 One band per level is a per-level test; for a pass/fail over all L levels at once use
 ``confidence = 1 - alpha / L`` (Bonferroni).
@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from bayesxp.calibration.predictions import PredictiveDistribution, as_predictive, as_truth
+from bayesxp.calibration.distribution import PredictiveDistribution, as_predictive, as_truth
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -178,7 +178,7 @@ def inside_interval(
         Booleans, shape ``[L, N]``.
 
     Example:
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> inside_interval(GaussianPrediction([0.0, 0.0], 1.0), [0.5, 1.5], [0.68]).tolist()
         [[True, False]]
     """
@@ -216,7 +216,7 @@ def coverage(
         The coverage per level with bands and consistency flags.
 
     Example:
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> rng = np.random.default_rng(0)
         >>> truth = rng.normal(size=4000)
         >>> result = coverage(GaussianPrediction(np.zeros(4000), 1.0), truth, levels=[0.68, 0.95])

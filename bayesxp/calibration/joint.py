@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike
 from scipy import special, stats
 
 from bayesxp.calibration.coverage import DEFAULT_LEVELS, CoverageResult
+from bayesxp.calibration.distribution import _CHUNK_ELEMENTS, _generator
 from bayesxp.calibration.pit import miscalibration_area
 
 __all__ = [
@@ -42,12 +43,6 @@ __all__ = [
     "TARPResult",
     "tarp",
 ]
-
-_CHUNK_ELEMENTS = 4_000_000
-
-
-def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def _check_joint(samples: ArrayLike, truth: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 For a calibrated prediction the PIT ``u = F(y)`` of the truth is uniform on [0, 1]. Sample-based
 predictions give a randomised rank PIT, exactly uniform under calibration for any number of draws (see
-:meth:`~bayesxp.calibration.predictions.SamplePrediction.pit`). From the PIT values this module gives:
+:meth:`~bayesxp.calibration.samples.SamplePrediction.pit`). From the PIT values this module gives:
 
 - :func:`pit_uniformity`: Kolmogorov-Smirnov and binned chi-square tests (statistic and p-value), the
   histogram with its binomial band, and the miscalibration area;
@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from bayesxp.calibration.coverage import DEFAULT_LEVELS
-from bayesxp.calibration.predictions import PredictiveDistribution, as_predictive, as_truth
+from bayesxp.calibration.distribution import PredictiveDistribution, as_predictive, as_truth
 
 __all__ = [
     "pit",
@@ -51,7 +51,7 @@ def pit(
         PIT values in [0, 1], shape ``[N]``.
 
     Example:
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> pit(GaussianPrediction([0.0, 0.0], 1.0), [0.0, 1.0]).round(3).tolist()
         [0.5, 0.841]
     """

@@ -47,7 +47,7 @@ def plot_reliability(
 
     Example:
         >>> from bayesxp.calibration.coverage import coverage
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> result = coverage(GaussianPrediction(np.zeros(500), 1.0), np.random.default_rng(0).normal(size=500))
         >>> type(plot_reliability(result)).__name__
         'Figure'
@@ -112,7 +112,7 @@ def plot_group_coverage(table: GroupCoverage, level: float | None = None, ax: Ax
         The figure.
 
     Example:
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> from bayesxp.calibration.subgroups import coverage_by_group
         >>> rng = np.random.default_rng(0)
         >>> table = coverage_by_group(GaussianPrediction(np.zeros(300), 1.0), rng.normal(size=300), rng.uniform(size=300), bins=3)

@@ -26,13 +26,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize, special
 
-from bayesxp.calibration.predictions import (
-    PredictiveDistribution,
-    QuantilePrediction,
-    SamplePrediction,
-    as_predictive,
-    as_truth,
-)
+from bayesxp.calibration.distribution import PredictiveDistribution, as_predictive, as_truth
+from bayesxp.calibration.parametric import QuantilePrediction
+from bayesxp.calibration.samples import SamplePrediction
 
 __all__ = [
     "conformal_quantile",
@@ -86,7 +82,7 @@ class RecalibratedPrediction(PredictiveDistribution):
         knots_level: Observed cumulative probabilities ``R`` there, strictly increasing in (0, 1), ``[K]``.
 
     Example:
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> widen = RecalibratedPrediction(GaussianPrediction([0.0], [1.0]), [0.16, 0.84], [0.31, 0.69])
         >>> np.round(widen.quantile(0.84), 2).tolist()  # R maps z to z / 2: the std doubles
         [1.99]
@@ -219,7 +215,7 @@ class IsotonicRecalibrator(Recalibrator):
             14% relative noise in the recalibrated density).
 
     Example:
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> rng = np.random.default_rng(0)
         >>> y = rng.normal(size=2000)  # true std 1, predicted 0.5: over-confident
         >>> fitted = IsotonicRecalibrator().fit(GaussianPrediction(np.zeros(2000), 0.5), y, rng=rng)
@@ -285,7 +281,7 @@ class ConformalQuantileRecalibrator(Recalibrator):
         levels: The interval level(s) to conformalise, scalar or shape ``[L]``.
 
     Example:
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> rng = np.random.default_rng(0)
         >>> y = rng.normal(size=2000)
         >>> cqr = ConformalQuantileRecalibrator(0.9).fit(GaussianPrediction(np.zeros(2000), 0.5), y)
@@ -362,7 +358,7 @@ class ConformalScaleRecalibrator(Recalibrator):
         level: The interval level the guarantee is for.
 
     Example:
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> rng = np.random.default_rng(0)
         >>> y = rng.normal(size=4000)
         >>> scaler = ConformalScaleRecalibrator(0.68).fit(GaussianPrediction(np.zeros(4000), 0.5), y)

@@ -18,8 +18,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from bayesxp.calibration.coverage import DEFAULT_LEVELS, coverage
+from bayesxp.calibration.distribution import PredictiveDistribution, as_predictive, as_truth
 from bayesxp.calibration.pit import expected_calibration_error, pit, pit_uniformity
-from bayesxp.calibration.predictions import PredictiveDistribution, as_predictive, as_truth
 from bayesxp.calibration.scores import crps, interval_score, log_score, residual_summary, z_scores, z_summary
 
 __all__ = ["calibration_summary", "to_json_ready"]
@@ -93,7 +93,7 @@ def calibration_summary(
 
     Example:
         >>> import json
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> rng = np.random.default_rng(0)
         >>> summary = calibration_summary(GaussianPrediction(np.zeros(500), 1.0), rng.normal(size=500))
         >>> sorted(summary)[:4], len(json.dumps(summary, allow_nan=False)) > 0

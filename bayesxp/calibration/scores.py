@@ -19,14 +19,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from bayesxp.calibration.predictions import (
-    GaussianPrediction,
-    PredictiveDistribution,
-    QuantilePrediction,
-    SamplePrediction,
-    as_predictive,
-    as_truth,
-)
+from bayesxp.calibration.distribution import PredictiveDistribution, as_predictive, as_truth
+from bayesxp.calibration.parametric import GaussianPrediction, QuantilePrediction
+from bayesxp.calibration.samples import SamplePrediction
 
 __all__ = [
     "crps",

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from bayesxp.calibration.coverage import binomial_band, inside_interval
-from bayesxp.calibration.predictions import PredictiveDistribution, as_predictive, as_truth
+from bayesxp.calibration.distribution import PredictiveDistribution, as_predictive, as_truth
 from bayesxp.calibration.scores import mad_std
 
 __all__ = ["assign_groups", "GroupCoverage", "coverage_by_group"]
@@ -171,7 +171,7 @@ def coverage_by_group(
         The per-group table.
 
     Example:
-        >>> from bayesxp.calibration.predictions import GaussianPrediction
+        >>> from bayesxp.calibration import GaussianPrediction
         >>> rng = np.random.default_rng(1)
         >>> snr = rng.uniform(10, 100, 3000)
         >>> truth = rng.normal(size=3000) * np.where(snr < 40, 2.0, 1.0)  # too confident at low SNR

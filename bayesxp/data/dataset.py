@@ -118,8 +118,8 @@ class TrainingSet:
             A new TrainingSet over those rows.
 
         Example:
-            >>> ts = TrainingSet.synthetic(10)
-            >>> len(ts.subset(np.arange(3)))
+            >>> training_set = TrainingSet.synthetic(10)
+            >>> len(training_set.subset(np.arange(3)))
             3
         """
         if isinstance(which, str):
@@ -207,14 +207,14 @@ def _fingerprint(config: DataConfig, files: list[Path]) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _write_cache(path: Path, ts: TrainingSet) -> None:
+def _write_cache(path: Path, training_set: TrainingSet) -> None:
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         for name in ("source_id", "flux", "flux_error", "labels", "label_error"):
-            h5.create_dataset(name, data=getattr(ts, name), compression="lzf")
-        h5.create_dataset("split", data=ts.split.astype("S5"))
+            h5.create_dataset(name, data=getattr(training_set, name), compression="lzf")
+        h5.create_dataset("split", data=training_set.split.astype("S5"))
         group = h5.create_group("meta")
-        for column in ts.meta.columns:
-            values = ts.meta[column]
+        for column in training_set.meta.columns:
+            values = training_set.meta[column]
             if values.dtype == object or pd.api.types.is_string_dtype(values):
                 group.create_dataset(column, data=values.fillna("").astype(str).to_numpy().astype("S"))
             elif pd.api.types.is_bool_dtype(values):
@@ -223,8 +223,8 @@ def _write_cache(path: Path, ts: TrainingSet) -> None:
                 group.create_dataset(column, data=values.to_numpy(dtype=np.int64))
             else:
                 group.create_dataset(column, data=values.to_numpy(dtype=np.float64, na_value=np.nan))
-        h5.attrs["summary"] = json.dumps(ts.summary, default=str)
-        h5.attrs["label_names"] = json.dumps(list(ts.label_names))
+        h5.attrs["summary"] = json.dumps(training_set.summary, default=str)
+        h5.attrs["label_names"] = json.dumps(list(training_set.label_names))
 
 
 def _read_cache(path: Path) -> TrainingSet:
@@ -256,8 +256,8 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
         held-out figures.
     """
     from bayesxp.data.crossmatch import crossmatch_library
-    from bayesxp.io.seismic import read_seismic_catalogues, read_seismic_dev
     from bayesxp.labels.seismic_training import apply_transfer, fit_and_evaluate
+    from bayesxp.labels.seismic_truth import merge_seismic_catalogues, seismic_dev_consensus
 
     config = config or DataConfig()
     library_file = Path(config.library) if config.library else library_path()
@@ -316,11 +316,11 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
         summary["mass_age_labels"] = "label transfer"
 
     step("cross-matching the seismic catalogues and the dev set")
-    catalogues = read_seismic_catalogues(folder)
+    catalogues = merge_seismic_catalogues(folder)
     match = crossmatch_library(spectra.meta, catalogues, data_dir=folder)
     summary["crossmatch"] = match.report.to_dict("records")
     summary["crossmatch_markdown"] = match.to_markdown()
-    dev = read_seismic_dev(data_dir=folder)
+    dev = seismic_dev_consensus(data_dir=folder)
 
     meta = pd.concat([spectra.meta.reset_index(drop=True), labels.reset_index(drop=True)], axis=1)
     meta["split"] = selection.split
@@ -344,7 +344,7 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
     summary["n_with_age_label"] = int(np.isfinite(values[:, LABELS.index("ln_age")]).sum())
     summary["n_seismic_dev_selected"] = int(meta["seismic_dev"].sum())
     summary["config"] = to_dict(config)
-    ts = TrainingSet(
+    training_set = TrainingSet(
         source_id=spectra.source_id[keep],
         split=selection.split[keep],
         flux=spectra.flux[keep],
@@ -355,9 +355,9 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
         summary=summary,
     )
     if config.use_cache:
-        _write_cache(cache_file, ts)
+        _write_cache(cache_file, training_set)
     step("done")
-    return ts
+    return training_set
 
 
 def _distmass_labels(distmass: pd.DataFrame, library_meta: pd.DataFrame) -> pd.DataFrame:

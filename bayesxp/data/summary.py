@@ -6,36 +6,41 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from bayesxp.data.dataset import TrainingSet
-from bayesxp.quantities import SPLITS
+from bayesxp.io.tables import atomic_path
+from bayesxp.quantities import SPLITS, unit_name
 
-__all__ = ["label_distribution_table", "summary_markdown", "plot_label_distributions"]
+__all__ = ["label_distribution_table", "summary_markdown", "plot_label_distributions", "write_summary"]
 
-_SHOWN = {"teff": "Teff [K]", "logg": "logg [dex]", "m_h": "[M/H] [dex]", "alpha_m": "[alpha/M] [dex]",
-          "ln_mass": "mass [Msun]", "ln_age": "age [Gyr]"}
+_SHOWN = {"teff": f"Teff [{unit_name('teff')}]", "logg": f"logg [{unit_name('logg')}]",
+          "m_h": f"[M/H] [{unit_name('m_h')}]", "alpha_m": f"[alpha/M] [{unit_name('alpha_m')}]",
+          "ln_mass": f"mass [{unit_name('mass')}]", "ln_age": f"age [{unit_name('age')}]"}
 
 
-def _values(ts: TrainingSet, name: str) -> np.ndarray:
-    values, _ = ts.label(name)
+def _values(training_set: TrainingSet, name: str) -> np.ndarray:
+    values, _ = training_set.label(name)
     return np.exp(values) if name.startswith("ln_") else values
 
 
-def label_distribution_table(ts: TrainingSet) -> pd.DataFrame:
+def label_distribution_table(training_set: TrainingSet) -> pd.DataFrame:
     """Count, 5/50/95th percentiles and median error of each shown label.
 
     Args:
-        ts: The training set.
+        training_set: The training set.
 
     Returns:
         One row per label.
     """
     rows = []
     for name, title in _SHOWN.items():
-        values = _values(ts, name)
-        _, errors = ts.label(name)
+        values = _values(training_set, name)
+        _, errors = training_set.label(name)
         ok = np.isfinite(values)
         p5, p50, p95 = np.percentile(values[ok], [5, 50, 95]) if ok.any() else (np.nan,) * 3
         rows.append({"label": title, "n": int(ok.sum()), "p05": p5, "median": p50, "p95": p95,
@@ -43,23 +48,23 @@ def label_distribution_table(ts: TrainingSet) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary_markdown(ts: TrainingSet) -> str:
+def summary_markdown(training_set: TrainingSet) -> str:
     """The build summary as Markdown: cuts, splits, cross-matches, transfer figures, label distributions.
 
     Args:
-        ts: The training set (its ``summary`` holds the build's counts).
+        training_set: The training set (its ``summary`` holds the build's counts).
 
     Returns:
         Markdown text.
     """
-    s = ts.summary
+    s = training_set.summary
     lines = ["## Counts after each cut", "", "| cut | stars left |", "|---|---|"]
     lines += [f"| {cut} | {n:,} |" for cut, n in s.get("counts", [])]
     lines += ["", "## Splits (sha256(source_id) % 10: 0 test, 1 val)", "", "| split | stars | with mass label |",
               "|---|---|---|"]
-    mass, _ = ts.label("ln_mass")
+    mass, _ = training_set.label("ln_mass")
     for split in SPLITS:
-        rows = ts.split == split
+        rows = training_set.split == split
         lines.append(f"| {split} | {int(rows.sum()):,} | {int(np.isfinite(mass[rows]).sum()):,} |")
     if s.get("crossmatch_markdown"):
         lines += ["", "## Seismic catalogues matched to the library", "", s["crossmatch_markdown"]]
@@ -72,15 +77,15 @@ def summary_markdown(ts: TrainingSet) -> str:
                   f"(measured on {transfer['logg_noise']['n_stars']} Montalban+2021 stars).", "",
                   transfer.get("markdown", "")]
     lines += ["", "## Label distributions (selected stars)", "",
-              label_distribution_table(ts).to_markdown(index=False, floatfmt=".3g")]
+              label_distribution_table(training_set).to_markdown(index=False, floatfmt=".3g")]
     return "\n".join(lines)
 
 
-def plot_label_distributions(ts: TrainingSet):  # noqa: ANN201 - returns a matplotlib Figure
+def plot_label_distributions(training_set: TrainingSet):  # noqa: ANN201 - returns a matplotlib Figure
     """Histograms of the labels by split, and the Kiel diagram coloured by transferred mass.
 
     Args:
-        ts: The training set.
+        training_set: The training set.
 
     Returns:
         A matplotlib Figure.
@@ -92,17 +97,17 @@ def plot_label_distributions(ts: TrainingSet):  # noqa: ANN201 - returns a matpl
 
     fig, axes = plt.subplots(2, 4, figsize=(16, 7.5))
     for ax, (name, title) in zip(axes.flat, _SHOWN.items()):
-        values = _values(ts, name)
+        values = _values(training_set, name)
         ok = np.isfinite(values)
         bins = np.linspace(*np.percentile(values[ok], [0.5, 99.5]), 40) if ok.any() else 10
         for split in SPLITS:
-            rows = ok & (ts.split == split)
+            rows = ok & (training_set.split == split)
             ax.hist(values[rows], bins=bins, histtype="step", density=True, label=f"{split} ({rows.sum():,})")
         ax.set_xlabel(title)
     axes.flat[0].legend(fontsize=8)
-    teff, _ = ts.label("teff")
-    logg, _ = ts.label("logg")
-    mass = _values(ts, "ln_mass")
+    teff, _ = training_set.label("teff")
+    logg, _ = training_set.label("logg")
+    mass = _values(training_set, "ln_mass")
     ax = axes.flat[6]
     points = ax.scatter(teff, logg, c=mass, s=2, cmap="viridis", vmin=0.8, vmax=2.5, rasterized=True)
     ax.invert_xaxis()
@@ -111,12 +116,42 @@ def plot_label_distributions(ts: TrainingSet):  # noqa: ANN201 - returns a matpl
     ax.set_ylabel("logg [dex]")
     fig.colorbar(points, ax=ax, label="transferred mass [Msun]")
     ax = axes.flat[7]
-    age = _values(ts, "ln_age")
+    age = _values(training_set, "ln_age")
     ax.scatter(mass, age, s=2, alpha=0.3, rasterized=True)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("mass [Msun]")
     ax.set_ylabel("age [Gyr]")
-    fig.suptitle(f"bayesxp training set: {len(ts):,} giants")
+    fig.suptitle(f"bayesxp training set: {len(training_set):,} giants")
     fig.tight_layout()
     return fig
+
+
+def write_summary(training_set: TrainingSet, output: str | Path) -> list[Path]:
+    """Write ``summary.md`` (:func:`summary_markdown`), ``summary.json`` (the build's counts) and
+    ``label_distributions.png`` (:func:`plot_label_distributions`) into a folder, each atomically.
+
+    Args:
+        training_set: The training set.
+        output: Folder (created if missing).
+
+    Returns:
+        The three paths written.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> [p.name for p in write_summary(TrainingSet.synthetic(30), folder)]
+        ['summary.md', 'summary.json', 'label_distributions.png']
+    """
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    paths = [output / "summary.md", output / "summary.json", output / "label_distributions.png"]
+    with atomic_path(paths[0]) as tmp:
+        tmp.write_text(summary_markdown(training_set) + "\n")
+    with atomic_path(paths[1]) as tmp:
+        tmp.write_text(json.dumps(training_set.summary, indent=2, default=str))
+    figure = plot_label_distributions(training_set)
+    with atomic_path(paths[2]) as tmp:
+        figure.savefig(tmp, dpi=110, format="png")
+    return paths

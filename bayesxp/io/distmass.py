@@ -45,6 +45,8 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from bayesxp.errors import InputFileError
+from bayesxp.io.columns import MISSING_SENTINELS, decoded_strings, native_byte_order
+from bayesxp.io.tables import require_input_file
 
 __all__ = [
     "read_distmass",
@@ -70,7 +72,6 @@ BITMASK_BITS = {
 _OPTIONAL = {"TELESCOPE": "telescope", "FIELD": "field", "GAIAEDR3_SOURCE_ID": "gaia_source_id",
              "TEFF": "distmass_teff", "LOGG": "distmass_logg", "M_H": "distmass_m_h", "C_FE": "distmass_c_fe",
              "N_FE": "distmass_n_fe"}
-_SENTINELS = (-9999.0, -999.0)
 
 
 def log_age_err_to_age_err(age_gyr: np.ndarray, plus_dex: np.ndarray,
@@ -112,24 +113,11 @@ def age_err_to_log_age_err(age_gyr: np.ndarray, age_err_gyr: np.ndarray) -> np.n
     return np.arcsinh(np.asarray(age_err_gyr, float) / np.asarray(age_gyr, float)) / np.log(10.0)
 
 
-def _native(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values)
-    if values.dtype.byteorder not in ("=", "|"):
-        values = values.astype(values.dtype.newbyteorder("="))
-    return values
-
-
 def _floats(values: np.ndarray) -> np.ndarray:
-    out = _native(values).astype(np.float64)
-    out[np.isin(out, _SENTINELS)] = np.nan
+    """Native float64, the catalogue's -9999 / -999 as NaN."""
+    out = native_byte_order(values).astype(np.float64)
+    out[np.isin(out, MISSING_SENTINELS)] = np.nan
     return out
-
-
-def _strings(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values)
-    if values.dtype.kind == "S":
-        values = np.char.decode(values, "ascii", errors="replace")
-    return np.char.strip(values.astype(str))
 
 
 def _table_hdu(hdul: fits.HDUList, path: Path) -> fits.BinTableHDU:
@@ -166,10 +154,7 @@ def read_distmass(path: str | os.PathLike, age_column: str | None = None,
         True
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "file does not exist")
-    if path.stat().st_size == 0:
-        raise InputFileError(path, "file is empty")
+    require_input_file(path)
     try:
         with warnings.catch_warnings():
             # astropy only *warns* about a short file or a broken header; those must not read as a shorter
@@ -196,7 +181,7 @@ def read_distmass(path: str | os.PathLike, age_column: str | None = None,
                     raise InputFileError(path, "table has no rows")
                 data = hdu.data
                 raw = {c: np.array(data[upper[c]]) for c in (*REQUIRED_COLUMNS, age_column.upper())}
-                optional = {dst: np.array(data[upper[src]]) for src, dst in _OPTIONAL.items() if src in upper}
+                optional = {name: np.array(data[upper[column]]) for column, name in _OPTIONAL.items() if column in upper}
     except InputFileError:
         raise
     except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, AstropyUserWarning) as exc:
@@ -212,14 +197,14 @@ def read_distmass(path: str | os.PathLike, age_column: str | None = None,
     else:
         raise InputFileError(path, f"AGE_ERR has shape {age_err.shape}; expected (N,) or (N, 2) [dex]",
                              column="AGE_ERR")
-    bitmask = _native(raw["BITMASK"]).astype(np.int64)
+    bitmask = native_byte_order(raw["BITMASK"]).astype(np.int64)
     frame = pd.DataFrame({
-        "apogee_id": _strings(raw["APOGEE_ID"]),
-        "telescope": _strings(optional.pop("telescope")) if "telescope" in optional else "",
-        "field": _strings(optional.pop("field")) if "field" in optional else "",
+        "apogee_id": decoded_strings(raw["APOGEE_ID"]),
+        "telescope": decoded_strings(optional.pop("telescope")) if "telescope" in optional else "",
+        "field": decoded_strings(optional.pop("field")) if "field" in optional else "",
     })
     if "gaia_source_id" in optional:
-        ids = _native(optional.pop("gaia_source_id")).astype(np.int64)
+        ids = native_byte_order(optional.pop("gaia_source_id")).astype(np.int64)
         frame["gaia_source_id"] = pd.arrays.IntegerArray(ids, ids <= 0)
     frame["distmass_mass"] = _floats(raw["MASS"])
     frame["distmass_mass_err"] = _floats(raw["MASS_ERR"])

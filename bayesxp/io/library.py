@@ -17,26 +17,15 @@ import pandas as pd
 from astropy.table import Table
 
 from bayesxp.errors import InputFileError
+from bayesxp.io.columns import MISSING_TEXT, float_column, native_byte_order
 from bayesxp.io.tables import parse_source_ids, read_table, require_columns
 from bayesxp.paths import library_path
-from bayesxp.quantities import LIBRARY_COLUMNS
 from bayesxp.spectra import N_SAMPLES, STATUS_OK, SampledSpectra
 
-__all__ = ["read_sampled_table", "read_library", "LIBRARY_LABELS", "sampled_from_table", "star_status", "with_note"]
-
-#: APOGEE label columns of the library (value and ``_err``).
-LIBRARY_LABELS = tuple(LIBRARY_COLUMNS.values())
-
-_ID_COLUMNS = ("gaiaedr3_source_id", "source_id", "gaiadr3_source_id")
-_MISSING_TEXT = frozenset({"", "null", "none", "--", "nan", "masked"})
+__all__ = ["read_sampled_table", "read_library", "sampled_from_table", "star_status", "with_note"]
 
 
-def _native(values: np.ndarray) -> np.ndarray:
-    """Native byte order (FITS is big-endian; pandas and torch want native)."""
-    values = np.asarray(values)
-    if values.dtype.byteorder not in ("=", "|"):
-        values = values.astype(values.dtype.newbyteorder("="))
-    return values
+_ID_COLUMNS = ("gaiaedr3_source_id", "source_id", "gaiadr3_source_id")  # the first present is read
 
 
 def _as_matrix(column: object, name: str, path: str | os.PathLike) -> tuple[np.ndarray, dict[int, str]]:
@@ -54,7 +43,7 @@ def _as_matrix(column: object, name: str, path: str | os.PathLike) -> tuple[np.n
     if values.dtype.kind in "fiub" and values.ndim == 2:
         if values.shape[1] != N_SAMPLES:
             raise InputFileError(path, f"has {values.shape[1]} samples per star, expected {N_SAMPLES}", column=name)
-        return np.ma.filled(_native(values).astype(np.float64), np.nan), {}
+        return np.ma.filled(native_byte_order(values).astype(np.float64), np.nan), {}
     matrix = np.full((len(values), N_SAMPLES), np.nan)
     problems: dict[int, str] = {}
     mask = np.ma.getmaskarray(values) if values.ndim == 1 else np.zeros(len(values), bool)
@@ -85,10 +74,10 @@ def _cell_values(cell: object) -> tuple[np.ndarray | None, str]:
         cell = cell.decode("utf-8", errors="replace")
     if isinstance(cell, str):
         items = [v.strip() for v in cell.strip().strip("[]()").replace(" ", ",").split(",") if v.strip()]
-        if not items or (len(items) == 1 and items[0].lower() in _MISSING_TEXT):
+        if not items or (len(items) == 1 and items[0].lower() in MISSING_TEXT):
             return None, "is missing"
         try:
-            return np.array([np.nan if v.lower() in _MISSING_TEXT else float(v) for v in items]), ""
+            return np.array([np.nan if v.lower() in MISSING_TEXT else float(v) for v in items]), ""
         except ValueError as exc:
             return None, f"is not a list of numbers ({str(exc)[:60]})"
     try:
@@ -129,6 +118,13 @@ def star_status(flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:
 def with_note(status: object, note: str) -> str:
     """A star's status with a note added (``"ok"`` is replaced by the note).
 
+    Args:
+        status: The star's status.
+        note: What to add.
+
+    Returns:
+        The new status.
+
     Example:
         >>> with_note("ok", "missing source_id"), with_note("missing BP", "missing source_id")
         ('missing source_id', 'missing BP; missing source_id')
@@ -158,6 +154,12 @@ def sampled_from_table(table: Table, path: str | os.PathLike = "<table>", normal
 
     Raises:
         InputFileError: If ``flux`` or ``flux_error`` is missing, or no row of it holds numbers.
+
+    Example:
+        >>> table = Table({"source_id": [5, 6], "flux": np.ones((2, 343)), "flux_error": np.full((2, 343), 0.1)})
+        >>> table["flux"][1, :200] = np.nan
+        >>> sampled_from_table(table).status.tolist()
+        ['ok', 'fewer than half the flux samples are finite with positive errors']
     """
     require_columns(table, ["flux", "flux_error"], path)
     flux, flux_problems = _as_matrix(table["flux"], "flux", path)
@@ -169,7 +171,7 @@ def sampled_from_table(table: Table, path: str | os.PathLike = "<table>", normal
         source_id = np.zeros(n, dtype=np.int64)
     else:
         source_id, id_problems = parse_source_ids(table[id_column], path, id_column)
-    medflux = _scalar(table["medflux"]) if "medflux" in table.colnames else np.ones(n)
+    medflux = float_column(table["medflux"]) if "medflux" in table.colnames else np.ones(n)
     no_median = np.zeros(n, dtype=bool)
     if normalise:
         flux, flux_error, medflux, no_median = _renormalise(flux, flux_error, medflux, "medflux" in table.colnames)
@@ -199,15 +201,6 @@ def sampled_from_table(table: Table, path: str | os.PathLike = "<table>", normal
         status=status,
         meta=meta,
     )
-
-
-def _scalar(column: object) -> np.ndarray:
-    """A numeric column as float64, NaN where masked or not a number."""
-    values = np.ma.asarray(column)
-    try:
-        return np.ma.filled(_native(values).astype(np.float64), np.nan)
-    except (TypeError, ValueError):
-        return pd.to_numeric(pd.Series(np.ma.filled(values.astype(str), "")), errors="coerce").to_numpy(np.float64)
 
 
 def _renormalise(flux: np.ndarray, flux_error: np.ndarray, medflux: np.ndarray, has_medflux: bool
@@ -245,7 +238,7 @@ def _meta_column(column: object) -> np.ndarray:
         return np.char.strip(np.char.decode(values, "ascii")).astype(object)
     if values.dtype.kind == "U":
         return np.char.strip(values).astype(object)
-    return _native(values)
+    return native_byte_order(values)
 
 
 def read_sampled_table(path: str | os.PathLike) -> SampledSpectra:

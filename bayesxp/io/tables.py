@@ -10,7 +10,6 @@ import contextlib
 import csv
 import errno
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from astropy.table import Table
 
 from bayesxp.errors import BayesXPError, InputFileError
+from bayesxp.io.columns import INTEGER_TEXT, MISSING_TEXT
 
 __all__ = [
     "table_format",
@@ -48,8 +48,6 @@ _FORMATS = {
 SUPPORTED_SUFFIXES = tuple(_FORMATS)
 #: Columns holding Gaia source ids (int64 that a float64 would round): read exactly, parsed row by row.
 ID_COLUMNS = ("source_id", "gaiaedr3_source_id", "gaiadr3_source_id")
-_MISSING_TEXT = frozenset({"", "null", "none", "--", "nan", "masked"})
-_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def table_format(path: str | os.PathLike) -> str:
@@ -92,8 +90,8 @@ def read_table(path: str | os.PathLike, hdu: int | str | None = None) -> Table:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
         >>> _ = p.write_text("source_id,x\\n1,2.5\\n")
-        >>> read_table(p)["x"][0]
-        np.float64(2.5)
+        >>> float(read_table(p)["x"][0])
+        2.5
     """
     path = Path(path)
     fmt = table_format(path)
@@ -119,12 +117,23 @@ def read_table(path: str | os.PathLike, hdu: int | str | None = None) -> Table:
     return table
 
 
-def require_input_file(path: Path) -> None:
+def require_input_file(path: str | os.PathLike) -> None:
     """Refuse a path that is missing, a folder, or an empty file, naming it.
+
+    Args:
+        path: The input file.
 
     Raises:
         InputFileError: ``file does not exist``, ``is a folder, not a file`` or ``file is empty``.
+
+    Example:
+        >>> import tempfile
+        >>> require_input_file(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        bayesxp.errors.InputFileError: ...: is a folder, not a file
     """
+    path = Path(path)
     if not path.exists():
         raise InputFileError(path, "file does not exist")
     if path.is_dir():
@@ -268,10 +277,10 @@ def parse_source_ids(column: object, path: str | os.PathLike = "<table>", name: 
                 value = int(text)
             else:
                 text = str(text).strip()
-                if text.lower() in _MISSING_TEXT:
+                if text.lower() in MISSING_TEXT:
                     problems[i] = "missing source_id"
                     continue
-                value = int(text) if _INTEGER.fullmatch(text) else None
+                value = int(text) if INTEGER_TEXT.fullmatch(text) else None
             n_given += 1
             if value is None and _is_big_float(text):
                 n_float += 1

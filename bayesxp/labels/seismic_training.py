@@ -1,7 +1,8 @@
 """The seismic training table of the label transfer, its held-out evaluation, and the labelled library.
 
-Training stars (all Kepler, plus Montalbán+2021) come from :func:`bayesxp.io.seismic.read_seismic_catalogues`
-with the consensus truth (APOKASC-2 > Miglio+2021 > APOKASC-3 ... for mass; see that module). Their
+Training stars (all Kepler, plus Montalbán+2021) come from
+:func:`bayesxp.labels.seismic_truth.merge_seismic_catalogues` with the consensus truth (APOKASC-2 >
+Miglio+2021 > APOKASC-3 ... for mass; see that module). Their
 input labels must be on the scale of the library's APOGEE DR17 ASPCAP labels:
 
 - **APOKASC-3 gold stars**: ``Teff, [Fe/H], [Alp/Fe]`` of the gold table are DR17 ASPCAP values (Teff is
@@ -31,10 +32,10 @@ import numpy as np
 import pandas as pd
 from astropy.stats import mad_std
 
-from bayesxp.io.seismic import read_seismic_catalogues, read_seismic_dev
+from bayesxp.io.seismic import seismic_file
 from bayesxp.io.tables import read_table
+from bayesxp.labels.seismic_truth import merge_seismic_catalogues, seismic_dev_consensus
 from bayesxp.labels.transfer import FEATURES, LabelTransfer, TransferConfig, TransferPrediction
-from bayesxp.paths import data_dir as default_data_dir
 from bayesxp.quantities import hash_bucket
 
 __all__ = [
@@ -59,6 +60,13 @@ _LOGG_SUN = 4.438  # dex
 def seismic_logg(numax: np.ndarray, teff: np.ndarray) -> np.ndarray:
     """Surface gravity from the numax scaling relation [dex].
 
+    Args:
+        numax: Frequency of maximum oscillation power [uHz].
+        teff: Effective temperature [K].
+
+    Returns:
+        ``logg = 4.438 + log10(numax / 3090 uHz) + 0.5 log10(Teff / 5772 K)``.
+
     Example:
         >>> float(np.round(seismic_logg(np.array([3090.0]), np.array([5772.0]))[0], 3))
         4.438
@@ -77,15 +85,14 @@ def measure_logg_noise(catalogues: pd.DataFrame, library_apogee_ids: set[str], d
     """Robust scatter of DR17 ASPCAP logg about the numax-based seismic logg (Montalbán+2021 stars).
 
     Args:
-        catalogues: Output of :func:`read_seismic_catalogues` (for the Montalbán ids).
+        catalogues: Output of :func:`~bayesxp.labels.seismic_truth.merge_seismic_catalogues` (for the Montalbán ids).
         library_apogee_ids: Stars to leave out (the XP library's).
         data_dir: Folder holding ``seismic/``.
 
     Returns:
         ``{"logg_noise": float, "n_stars": int, "median_offset": float}``.
     """
-    folder = default_data_dir() if data_dir is None else data_dir
-    table = read_table(f"{folder}/seismic/Montalban2021_X_APOGEE_DR17.fits")
+    table = read_table(seismic_file("montalban21", data_dir))
     ids = np.char.strip(np.asarray(table["APOGEE_ID"]).astype(str))
     numax = np.asarray(table["numax"], dtype=float)
     teff = np.asarray(table["TEFF"], dtype=float)
@@ -104,41 +111,40 @@ def transfer_training_table(
     """Seismic stars with ASPCAP-scale input labels and consensus truth, library and dev stars removed.
 
     Args:
-        catalogues: Output of :func:`read_seismic_catalogues`.
+        catalogues: Output of :func:`~bayesxp.labels.seismic_truth.merge_seismic_catalogues`.
         library_apogee_ids: APOGEE_IDs of every XP-library row.
-        dev: Output of :func:`read_seismic_dev` (its KICs and APOGEE_IDs are excluded too).
+        dev: Output of :func:`~bayesxp.labels.seismic_truth.seismic_dev_consensus` (its KICs and APOGEE_IDs are excluded too).
 
     Returns:
         ``(table, info)``: the table has ``teff, logg, fe_h, alpha_m, logg_is_seismic, mass, mass_err,
         age_gyr, age_err, mass_source, age_source, evolutionary_state, label_source, kic, apogee_id``; info
         holds the label maps and the exclusion counts.
     """
-    cat = catalogues
-    n = len(cat)
+    n = len(catalogues)
     features = np.full((n, len(FEATURES)), np.nan)
     source = np.full(n, "", dtype=object)
     seismic = np.zeros(n, dtype=bool)
 
     # 1. APOKASC-3 gold: DR17 ASPCAP Teff, [Fe/H], [alpha/Fe]; seismic logg
-    gold = cat["apokasc3_teff"].notna().to_numpy() & cat["apokasc3_logg_seis"].notna().to_numpy()
-    features[gold] = cat.loc[gold, ["apokasc3_teff", "apokasc3_logg_seis", "apokasc3_fe_h",
+    gold = catalogues["apokasc3_teff"].notna().to_numpy() & catalogues["apokasc3_logg_seis"].notna().to_numpy()
+    features[gold] = catalogues.loc[gold, ["apokasc3_teff", "apokasc3_logg_seis", "apokasc3_fe_h",
                                     "apokasc3_alpha_fe"]].to_numpy(float)
     source[gold] = "apokasc3_dr17"
     seismic[gold] = True
 
     # 2. APOKASC-2 outside gold: astroNN labels mapped onto the ASPCAP scale, logg from numax
     astronn = {
-        "teff": cat["apokasc2_astronn_teff"].to_numpy(float),
-        "fe_h": cat["apokasc2_astronn_fe_h"].to_numpy(float),
-        "alpha_m": (cat["apokasc2_astronn_mg_h"] - cat["apokasc2_astronn_fe_h"]).to_numpy(float),
+        "teff": catalogues["apokasc2_astronn_teff"].to_numpy(float),
+        "fe_h": catalogues["apokasc2_astronn_fe_h"].to_numpy(float),
+        "alpha_m": (catalogues["apokasc2_astronn_mg_h"] - catalogues["apokasc2_astronn_fe_h"]).to_numpy(float),
     }
     aspcap = {
-        "teff": cat["apokasc3_teff"].to_numpy(float),
-        "fe_h": cat["apokasc3_fe_h"].to_numpy(float),
-        "alpha_m": cat["apokasc3_alpha_fe"].to_numpy(float),
+        "teff": catalogues["apokasc3_teff"].to_numpy(float),
+        "fe_h": catalogues["apokasc3_fe_h"].to_numpy(float),
+        "alpha_m": catalogues["apokasc3_alpha_fe"].to_numpy(float),
     }
     maps = {label: _linear_map(astronn[label], aspcap[label]) for label in astronn}
-    numax = cat["apokasc2_numax"].to_numpy(float)
+    numax = catalogues["apokasc2_numax"].to_numpy(float)
     vac_only = ~gold & np.isfinite(numax) & np.isfinite(astronn["teff"]) & np.isfinite(astronn["fe_h"])
     mapped = {label: maps[label][0] * astronn[label] + maps[label][1] for label in astronn}
     features[vac_only, 0] = mapped["teff"][vac_only]
@@ -149,17 +155,17 @@ def transfer_training_table(
     seismic[vac_only] = True
 
     # 3. Montalban+2021: DR17 allStar labels, spectroscopic logg
-    mont = ~gold & ~vac_only & cat["montalban21_teff"].notna().to_numpy() & cat["montalban21_logg"].notna().to_numpy()
-    features[mont] = cat.loc[mont, ["montalban21_teff", "montalban21_logg", "montalban21_fe_h",
+    montalban = ~gold & ~vac_only & catalogues["montalban21_teff"].notna().to_numpy() & catalogues["montalban21_logg"].notna().to_numpy()
+    features[montalban] = catalogues.loc[montalban, ["montalban21_teff", "montalban21_logg", "montalban21_fe_h",
                                     "montalban21_alpha_m"]].to_numpy(float)
-    source[mont] = "montalban21_dr17"
+    source[montalban] = "montalban21_dr17"
 
     table = pd.DataFrame(features, columns=list(FEATURES))
     table["logg_is_seismic"] = seismic
     table["label_source"] = source
     for column in ("mass", "mass_err", "age_gyr", "age_err", "mass_source", "age_source", "evolutionary_state",
                    "kic", "apogee_id"):
-        table[column] = cat[column].to_numpy()
+        table[column] = catalogues[column].to_numpy()
     info: dict = {"label_maps": {k: {"slope": v[0], "intercept": v[1], "residual_mad_std": v[2]}
                                  for k, v in maps.items()}}
     keep = (source != "") & np.isfinite(table["mass"].to_numpy(float)) & np.isfinite(features).all(axis=1)
@@ -193,6 +199,11 @@ def holdout_mask(table: pd.DataFrame, fraction_percent: int = 20) -> np.ndarray:
 
     Returns:
         The mask.
+
+    Example:
+        >>> stars = pd.DataFrame({"kic": pd.array([1, None], dtype="Int64"), "apogee_id": ["", "2M0001"]})
+        >>> holdout_mask(stars, 100).tolist()
+        [True, True]
     """
     keys = [f"kic:{int(k)}" if pd.notna(k) else f"apogee:{a}" for k, a in zip(table["kic"], table["apogee_id"])]
     buckets = hash_bucket(keys, 100)
@@ -204,6 +215,13 @@ def transfer_metrics(prediction: TransferPrediction, mass: np.ndarray, mass_err:
     """Scatter, bias and coverage of a transfer prediction against seismic truth.
 
     Coverage compares the truth with the predictive convolved with the truth's own error (in ln space).
+
+    Args:
+        prediction: The transfer's prediction for N stars.
+        mass: ``(N,)`` true masses [Msun] (NaN where unknown).
+        mass_err: ``(N,)`` their errors [Msun].
+        age: ``(N,)`` true ages [Gyr] (NaN where unknown).
+        age_err: ``(N,)`` their errors [Gyr].
 
     Returns:
         Nested dict ``{"mass": {...}, "age": {...}}`` of plain numbers.
@@ -278,16 +296,17 @@ def _xgboost_point(train: pd.DataFrame, test: pd.DataFrame) -> dict:
 
     out = {}
     for name, column in (("mass", "mass"), ("age", "age_gyr")):
-        tr = train[column].notna().to_numpy()
+        has_train_truth = train[column].notna().to_numpy()
         model = xgboost.XGBRegressor(n_estimators=400, max_depth=4, learning_rate=0.05, subsample=0.8,
                                      random_state=0, n_jobs=2)
-        model.fit(train.loc[tr, list(FEATURES)].to_numpy(float), np.log(train.loc[tr, column].to_numpy(float)))
-        te = test[column].notna().to_numpy()
-        predicted = np.exp(model.predict(test.loc[te, list(FEATURES)].to_numpy(float)))
-        truth = test.loc[te, column].to_numpy(float)
+        model.fit(train.loc[has_train_truth, list(FEATURES)].to_numpy(float),
+                  np.log(train.loc[has_train_truth, column].to_numpy(float)))
+        has_test_truth = test[column].notna().to_numpy()
+        predicted = np.exp(model.predict(test.loc[has_test_truth, list(FEATURES)].to_numpy(float)))
+        truth = test.loc[has_test_truth, column].to_numpy(float)
         residual = predicted - truth
         unit = "msun" if name == "mass" else "gyr"
-        out[name] = {"n": int(te.sum()), f"mad_std_{unit}": float(mad_std(residual)),
+        out[name] = {"n": int(has_test_truth.sum()), f"mad_std_{unit}": float(mad_std(residual)),
                      f"std_{unit}": float(np.std(residual)), f"bias_{unit}": float(np.median(residual)),
                      "mad_std_fractional": float(mad_std(residual / truth))}
     return out
@@ -322,8 +341,8 @@ def fit_and_evaluate(
         The production transfer (fitted on every training star) and the report.
     """
     config = config or TransferConfig()
-    catalogues = read_seismic_catalogues(data_dir)
-    dev = read_seismic_dev(data_dir=data_dir)
+    catalogues = merge_seismic_catalogues(data_dir)
+    dev = seismic_dev_consensus(data_dir=data_dir)
     library_ids = set(library_meta["apogee_id"])
     table, info = transfer_training_table(catalogues, library_ids, dev)
     noise = measure_logg_noise(catalogues, library_ids, data_dir)

@@ -302,21 +302,32 @@ class LabelTransfer:
         )
 
     def in_domain(self, features: np.ndarray) -> np.ndarray:
-        """``(N,)`` bool: every label inside the padded training range (see ``config.domain_padding``)."""
+        """``(N,)`` bool: every label inside the padded training range (see ``config.domain_padding``).
+
+        Args:
+            features: ``(N, 4)`` labels in :data:`FEATURES` order.
+
+        Returns:
+            The mask.
+        """
         if self.training_range is None:
             raise RuntimeError("the label transfer is not fitted")
         features = np.asarray(features, dtype=np.float64)
-        lo, hi = self.training_range
-        pad = self.config.domain_padding * (hi - lo)
-        return np.all((features >= lo - pad) & (features <= hi + pad), axis=1)
+        low, high = self.training_range
+        padding = self.config.domain_padding * (high - low)
+        return np.all((features >= low - padding) & (features <= high + padding), axis=1)
 
     def save(self, folder: str | Path) -> None:
-        """Write the ensemble as ``transfer.safetensors`` and ``transfer.json`` into ``folder``."""
+        """Write the ensemble as ``transfer.safetensors`` and ``transfer.json`` into ``folder``.
+
+        Args:
+            folder: The folder (created if missing).
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if self.ensemble is None:
             raise RuntimeError("the label transfer is not fitted")
-        tensors = {name: p.detach().contiguous() for name, p in self.ensemble.state_dict().items()}
+        tensors = {name: tensor.detach().contiguous() for name, tensor in self.ensemble.state_dict().items()}
         with atomic_path(folder / "transfer.safetensors") as tmp:
             save_file(tensors, str(tmp))
         state = {
@@ -332,7 +343,14 @@ class LabelTransfer:
 
     @classmethod
     def load(cls, folder: str | Path) -> LabelTransfer:
-        """Read an ensemble written by :meth:`save` (safetensors and JSON only; nothing is unpickled)."""
+        """Read an ensemble written by :meth:`save` (safetensors and JSON only; nothing is unpickled).
+
+        Args:
+            folder: The folder :meth:`save` wrote.
+
+        Returns:
+            The fitted transfer.
+        """
         folder = Path(folder)
         try:
             state = json.loads((folder / "transfer.json").read_text())

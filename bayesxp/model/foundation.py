@@ -17,10 +17,7 @@ from bayesxp.model.sampling import SamplingPlan
 from bayesxp.model.tokenizer import Tokenizer, TokenizerConfig, Tokens
 from bayesxp.quantities import LABELS, PHOTOMETRIC_LABELS, TARGET_LABELS
 
-__all__ = ["FoundationModel", "gaussian_nll"]
-
-#: Labels the model is asked for by default, in physical order.
-#: Photometric / extinction keys that act as context.
+__all__ = ["ModelSpec", "FoundationModel", "gaussian_nll"]
 
 
 def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, target_error: torch.Tensor,
@@ -36,6 +33,11 @@ def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor
 
     Returns:
         Scalar loss (0 when nothing is valid).
+
+    Example:
+        >>> zero = torch.zeros(1, 1, 1)
+        >>> float(gaussian_nll(zero, zero, zero, zero, torch.ones(1, 1, 1, dtype=torch.bool)))
+        0.0
     """
     variance = log_var.exp() + target_error**2
     nll = 0.5 * (torch.log(variance) + (target - mean) ** 2 / variance)

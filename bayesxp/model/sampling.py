@@ -62,6 +62,12 @@ def sample_batch(present: torch.Tensor, plan: SamplingPlan, generator: torch.Gen
     Returns:
         ``(context (B, K) bool, request_ids (B, R) long)`` with request ids 1-based (0 = empty slot) and no
         request in the context.
+
+    Example:
+        >>> plan = SamplingPlan(spectral=(0, 1, 2), labels=(3,), photometric=(4,), max_requests=2)
+        >>> context, request_ids = sample_batch(torch.ones(5, 5, dtype=torch.bool), plan, step_generator(0, 0))
+        >>> context.shape, request_ids.shape
+        (torch.Size([5, 5]), torch.Size([5, 2]))
     """
     batch, n_keys = present.shape
     device = present.device

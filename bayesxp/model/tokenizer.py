@@ -95,15 +95,15 @@ class Tokenizer:
 
     def __init__(self, config: TokenizerConfig | None = None) -> None:
         self.config = config or TokenizerConfig()
-        cfg = self.config
-        if cfg.spectral == "patch":
-            n_patches = N_SAMPLES // cfg.patch_size
+        config = self.config
+        if config.spectral == "patch":
+            n_patches = N_SAMPLES // config.patch_size
             self.spectral_keys = tuple(f"flux_{i:03d}" for i in range(n_patches))
-            self.width = cfg.patch_size
+            self.width = config.patch_size
         else:
-            self.spectral_keys = tuple(f"bp_{i}" for i in range(cfg.n_bp)) + tuple(f"rp_{i}" for i in range(cfg.n_rp))
+            self.spectral_keys = tuple(f"bp_{i}" for i in range(config.n_bp)) + tuple(f"rp_{i}" for i in range(config.n_rp))
             self.width = 1
-        self.label_keys = tuple(cfg.labels)
+        self.label_keys = tuple(config.labels)
         self.keys = self.spectral_keys + self.label_keys
         self.key_width = np.array([self.width] * len(self.spectral_keys) + [1] * len(self.label_keys))
         self.mean = np.zeros((len(self.keys), self.width), np.float64)

@@ -27,16 +27,17 @@ import numpy as np
 import torch
 from astropy.stats import mad_std
 
-from bayesxp.config import load_config, save_config, to_dict
+from bayesxp.config import load_config, save_config
 from bayesxp.data.dataset import DataConfig, TrainingSet, build_training_set
 from bayesxp.errors import ModelFileError
 from bayesxp.io.tables import atomic_path
+from bayesxp.model.folder import save_foundation
 from bayesxp.model.foundation import FoundationModel, ModelSpec, gaussian_nll
 from bayesxp.model.sampling import sample_batch, step_generator
 from bayesxp.model.tokenizer import Tokenizer, Tokens
 from bayesxp.quantities import TARGET_LABELS
 
-__all__ = ["TrainConfig", "RunConfig", "Trainer", "evaluate_labels", "train_run", "main"]
+__all__ = ["TrainConfig", "RunConfig", "Trainer", "evaluate_labels", "build_model", "train_run", "main"]
 
 
 @dataclass(frozen=True)
@@ -110,25 +111,33 @@ def _learning_rate(step: int, config: TrainConfig) -> float:
     return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def evaluate_labels(model: FoundationModel, tokens: Tokens, ts: TrainingSet,
+def evaluate_labels(model: FoundationModel, tokens: Tokens, training_set: TrainingSet,
                     context_keys: tuple[str, ...] | None = None) -> dict:
     """Spectrum(+colours) -> labels metrics in physical units.
 
     Args:
         model: The model.
-        tokens: Encoded stars (same rows as ``ts``).
-        ts: Their training-set rows (truth and label errors).
+        tokens: Encoded stars (same rows as ``training_set``).
+        training_set: Their training-set rows (truth and label errors).
         context_keys: Context keys (default: spectrum and photometry).
 
     Returns:
         ``{label: {n, mad_std, std, bias, coverage_1sigma, nll}}`` with mass in Msun and age in Gyr, plus
         ``"nll"``: the mean standardised NLL over all label predictions (the early-stopping metric).
+
+    Example:
+        >>> from bayesxp.model.folder import default_model_path, load_foundation
+        >>> model, stars = load_foundation(default_model_path()), TrainingSet.synthetic(20, seed=0)
+        >>> tokens = model.tokenizer.encode(stars.flux, stars.flux_error, stars.labels, stars.label_error)
+        >>> metrics = evaluate_labels(model, tokens, stars)
+        >>> metrics["teff"]["n"], np.isfinite(metrics["nll"])
+        (20, True)
     """
     mean, std, _ = model.predict_tokens(tokens, context_keys, TARGET_LABELS)
     out: dict = {}
     nlls = []
     for r, key in enumerate(TARGET_LABELS):
-        truth, truth_err = ts.label(key)
+        truth, truth_error = training_set.label(key)
         ok = np.isfinite(truth)
         if not ok.any():
             continue
@@ -136,7 +145,7 @@ def evaluate_labels(model: FoundationModel, tokens: Tokens, ts: TrainingSet,
         scale = model.tokenizer.std[k, 0]
         predicted = model.tokenizer.decode(mean[ok, r], key)
         sigma = std[ok, r] * scale
-        total = np.sqrt(sigma**2 + np.nan_to_num(truth_err[ok]) ** 2)
+        total = np.sqrt(sigma**2 + np.nan_to_num(truth_error[ok]) ** 2)
         z = (predicted - truth[ok]) / total
         nll = 0.5 * (np.log(2 * np.pi * (total / scale) ** 2) + z**2)
         nlls.append(nll)
@@ -310,23 +319,23 @@ class Trainer:
         """
         from tqdm.auto import tqdm
 
-        cfg = self.config
+        config = self.config
         resumed = self.load_checkpoint()
         start_time = time.perf_counter()
         start_step = self.step
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not progress or self.rank != 0,
+        bar = tqdm(total=config.max_steps, initial=self.step, disable=not progress or self.rank != 0,
                    desc="train", unit="step", dynamic_ncols=True)
         stop = False
         best_metrics = next((h for h in reversed(self.history) if h.get("step") == self.best_step), None)
-        while self.step < cfg.max_steps and not stop:
+        while self.step < config.max_steps and not stop:
             loss = self.train_step()
             running = loss if self.running_loss is None else 0.98 * self.running_loss + 0.02 * loss
             self.running_loss = running
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}", best=f"{self.best_nll:.3f}")
-            if self.step % cfg.eval_every == 0 or self.step == cfg.max_steps:
+            if self.step % config.eval_every == 0 or self.step == config.max_steps:
                 metrics = self.evaluate() if self.rank == 0 else {"nll": float("nan")}
-                record = {"step": self.step, "train_loss": running, "lr": _learning_rate(self.step, cfg),
+                record = {"step": self.step, "train_loss": running, "lr": _learning_rate(self.step, config),
                           "seconds": time.perf_counter() - start_time, **metrics}
                 self.history.append(record)
                 if self.step == self.best_step:
@@ -337,8 +346,8 @@ class Trainer:
                     if progress:
                         bar.write(_format_metrics(record))
                 elapsed = (time.perf_counter() - start_time) / 60
-                stop_flag = torch.tensor(float(self.bad_evals >= cfg.patience
-                                               or (cfg.max_minutes is not None and elapsed >= cfg.max_minutes)))
+                stop_flag = torch.tensor(float(self.bad_evals >= config.patience
+                                               or (config.max_minutes is not None and elapsed >= config.max_minutes)))
                 if self.distributed:
                     torch.distributed.broadcast(stop_flag, src=0)
                 stop = bool(stop_flag.item())
@@ -346,16 +355,16 @@ class Trainer:
         bar.close()
         seconds = time.perf_counter() - start_time
         best_path = self.run_dir / "best.pt"
-        if cfg.keep == "last":
+        if config.keep == "last":
             best_metrics = next((h for h in reversed(self.history) if h.get("step") == self.step), best_metrics)
         elif best_path.is_file():
             try:
                 self.model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["model"])
             except Exception as exc:  # same as load_checkpoint
                 raise ModelFileError(f"{best_path}: best weights cannot be read ({type(exc).__name__})") from exc
-        return {"steps": self.step, "resumed": resumed, "best_step": self.best_step, "kept": cfg.keep,
+        return {"steps": self.step, "resumed": resumed, "best_step": self.best_step, "kept": config.keep,
                 "validation": best_metrics, "seconds": seconds,
-                "train_samples_per_second": (self.step - start_step) * cfg.batch_size / max(seconds, 1e-9)}
+                "train_samples_per_second": (self.step - start_step) * config.batch_size / max(seconds, 1e-9)}
 
 
 def _format_metrics(record: dict) -> str:
@@ -367,9 +376,27 @@ def _format_metrics(record: dict) -> str:
     return " | ".join(parts)
 
 
-def build_model(ts: TrainingSet, spec: ModelSpec) -> tuple[FoundationModel, Tokens, Tokens]:
-    """Fit the tokenizer on the training split and encode train and validation stars."""
-    train, val = ts.subset("train"), ts.subset("val")
+def build_model(training_set: TrainingSet, spec: ModelSpec) -> tuple[FoundationModel, Tokens, Tokens]:
+    """Fit the tokenizer on the training split and encode train and validation stars.
+
+    Args:
+        training_set: The stars (``train`` and ``val`` splits used).
+        spec: Token design and backbone sizes.
+
+    Returns:
+        ``(model, train_tokens, val_tokens)``: an untrained model with a fitted tokenizer.
+
+    Example:
+        >>> from bayesxp.model.backbone import BackboneConfig
+        >>> from bayesxp.model.tokenizer import TokenizerConfig
+        >>> stars = TrainingSet.synthetic(40, seed=0)
+        >>> stars.split[30:] = "val"
+        >>> spec = ModelSpec(TokenizerConfig(spectral="patch"), BackboneConfig(d_model=16, n_heads=2))
+        >>> model, train_tokens, val_tokens = build_model(stars, spec)
+        >>> len(train_tokens) + len(val_tokens)
+        40
+    """
+    train, val = training_set.subset("train"), training_set.subset("val")
     tokenizer = Tokenizer(spec.tokenizer)
     tokenizer.fit(train.flux, train.flux_error, train.labels, train.label_error)
     model = FoundationModel(tokenizer, spec.backbone)
@@ -388,31 +415,43 @@ def train_run(config: RunConfig, progress: bool = True, training_set: TrainingSe
 
     Returns:
         The training summary (also in the model manifest).
-    """
-    from bayesxp.model.folder import save_model_folder
 
+    Example:
+        >>> summary = train_run(load_config(RunConfig, "configs/model.yaml"))  # doctest: +SKIP
+    """
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     torch.manual_seed(config.train.seed)
-    ts = training_set if training_set is not None else build_training_set(config.data, progress=progress)
-    model, train_tokens, val_tokens = build_model(ts, config.model)
+    if training_set is None:
+        training_set = build_training_set(config.data, progress=progress)
+    model, train_tokens, val_tokens = build_model(training_set, config.model)
     output = Path(config.output)
-    trainer = Trainer(model, train_tokens, val_tokens, ts.subset("val"), config.train, output)
+    trainer = Trainer(model, train_tokens, val_tokens, training_set.subset("val"), config.train, output)
     if trainer.rank == 0:
         save_config(config, output / "run_config.yaml")
     summary = trainer.fit(progress=progress)
     summary["parameters"] = sum(p.numel() for p in model.parameters())
     summary["n_train"] = len(train_tokens)
     if trainer.rank == 0:
-        save_model_folder(output / "model", model.state_dict(), {"model": to_dict(model.spec)},
-                          model.tokenizer.to_dict(), summary=summary)
+        save_foundation(model, output / "model", summary=summary)
         with atomic_path(output / "summary.json") as tmp:
             tmp.write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bayesxp.model.train --config FILE`` (also under ``torchrun``)."""
+    """``python -m bayesxp.model.train --config FILE`` (also under ``torchrun``).
+
+    Args:
+        argv: Arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        0 on success.
+
+    Example:
+        >>> main(["--config", "configs/model.yaml", "--quiet"])  # doctest: +SKIP
+        0
+    """
     parser = argparse.ArgumentParser(description="train the bayesxp foundation model")
     parser.add_argument("--config", required=True, help="YAML filling RunConfig")
     parser.add_argument("--output", default=None, help="override the run folder")

@@ -18,11 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bayesxp.spectra import WAVELENGTH_NM
+from bayesxp.spectra import BANDS, N_COEFFICIENTS, WAVELENGTH_NM
 
 __all__ = [
-    "BANDS",
-    "N_COEFFICIENTS",
     "DR3_BASIS_FUNCTION_ID",
     "BP_RANGE_NM",
     "RP_RANGE_NM",
@@ -30,10 +28,6 @@ __all__ = [
     "merge_weights",
 ]
 
-#: The two photometers, in the order the archive columns use.
-BANDS = ("bp", "rp")
-#: Coefficients per band in Gaia DR3.
-N_COEFFICIENTS = 55
 #: ``bp_basis_function_id`` / ``rp_basis_function_id`` of the DR3 bases.
 DR3_BASIS_FUNCTION_ID = {"bp": 56, "rp": 57}
 #: Wavelength ranges [nm] GaiaXPy gives the bands (``gaiaxpy.core.satellite``): BP alone below 635 nm,

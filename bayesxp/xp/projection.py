@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from bayesxp.io.tables import read_table
-from bayesxp.xp.basis import N_COEFFICIENTS, design_matrix, merge_weights
+from bayesxp.spectra import N_COEFFICIENTS
+from bayesxp.xp.basis import design_matrix, merge_weights
 
 __all__ = ["merged_design_matrix", "CoefficientPrior", "coefficient_prior", "project", "project_cached", "N_PSEUDO"]
 

@@ -25,7 +25,11 @@ from bayesxp.calibration import (
 )
 
 MODULES = [
-    "predictions",
+    "distribution",
+    "samples",
+    "parametric",
+    "transforms",
+    "convolution",
     "coverage",
     "pit",
     "scores",

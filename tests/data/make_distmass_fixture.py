@@ -34,7 +34,7 @@ import pandas as pd
 from astropy.io import fits
 
 from bayesxp.io.library import read_library
-from bayesxp.io.seismic import read_apokasc2, read_apokasc3
+from bayesxp.labels.seismic_truth import valid_catalogue
 
 OUT = Path(__file__).resolve().parent / "distmass_small.fits"
 N_GIANTS = 36
@@ -47,8 +47,8 @@ def main() -> None:
     rng = np.random.default_rng(17)
     meta = read_library().meta
     meta = meta.sort_values(["snr", "xp_row"], ascending=[False, True]).drop_duplicates("apogee_id")
-    apokasc2 = read_apokasc2()
-    apokasc3 = read_apokasc3()[["kic", "apokasc3_c_fe", "apokasc3_n_fe"]]
+    apokasc2 = valid_catalogue("apokasc2")
+    apokasc3 = valid_catalogue("apokasc3")[["kic", "apokasc3_c_fe", "apokasc3_n_fe"]]
     giants = apokasc2.dropna(subset=["apokasc2_mass", "apokasc2_age_gyr"])
     giants = giants.merge(meta[["apogee_id", "teff", "logg", "fe_h"]], on="apogee_id")
     giants = giants.merge(apokasc3, on="kic", how="left").sort_values("kic").head(N_GIANTS)

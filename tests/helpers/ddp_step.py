@@ -47,15 +47,15 @@ def build(case: str, run_dir: str | Path) -> Trainer:
         The trainer, its model initialised from ``torch.manual_seed(0)``.
     """
     labels, main_fraction = CASES[case]
-    ts = TrainingSet.synthetic(48, seed=5)
-    ts.split[40:] = "val"
+    training_set = TrainingSet.synthetic(48, seed=5)
+    training_set.split[40:] = "val"
     spec = ModelSpec(tokenizer=TokenizerConfig(spectral="patch", labels=labels),
                      backbone=BackboneConfig(d_model=16, n_heads=2, encoder_layers=1, decoder_layers=1))
     torch.manual_seed(0)
-    model, train_tokens, val_tokens = build_model(ts, spec)
+    model, train_tokens, val_tokens = build_model(training_set, spec)
     config = TrainConfig(batch_size=BATCH_SIZE, max_steps=4, warmup_steps=1, eval_every=2, eval_stars=None,
                          main_fraction=main_fraction)
-    return Trainer(model, train_tokens, val_tokens, ts.subset("val"), config, run_dir)
+    return Trainer(model, train_tokens, val_tokens, training_set.subset("val"), config, run_dir)
 
 
 def main(out: Path) -> None:

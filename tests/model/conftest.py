@@ -18,11 +18,11 @@ import torch
 
 from bayesxp.data.dataset import TrainingSet
 from bayesxp.model.backbone import BackboneConfig
-from bayesxp.model.bayesian import BayesXPModel, HeadsConfig
-from bayesxp.model.folder import read_model_folder, spec_from_config
-from bayesxp.model.foundation import FoundationModel, ModelSpec
-from bayesxp.model.heads import HeadConfig
-from bayesxp.model.tokenizer import Tokenizer
+from bayesxp.model.bayesian import BayesXPModel
+from bayesxp.model.fit_heads import fit_heads
+from bayesxp.model.folder import load_foundation
+from bayesxp.model.foundation import ModelSpec
+from bayesxp.model.heads import BayesianHeadConfig, HeadFittingConfig
 from bayesxp.model.train import RunConfig, TrainConfig, train_run
 
 # two threads on two contended cores is ~10x slower than one for these tiny tensors
@@ -30,24 +30,15 @@ torch.set_num_threads(1)
 
 TINY_BACKBONE = BackboneConfig(d_model=16, n_heads=2, encoder_layers=1, decoder_layers=1)
 TINY_TRAIN = TrainConfig(batch_size=16, max_steps=10, eval_every=5, warmup_steps=2, eval_stars=None)
-TINY_HEAD = HeadConfig(n_features=4, svi_steps=50, num_samples=20)
-TINY_HEADS = HeadsConfig(mass_age=TINY_HEAD, labels=TINY_HEAD, max_train_stars=200)
+TINY_HEAD = BayesianHeadConfig(n_features=4, svi_steps=50, num_samples=20)
+TINY_HEADS = HeadFittingConfig(mass_age=TINY_HEAD, labels=TINY_HEAD, max_train_stars=200)
 
 
 def tiny_training_set(n: int = 96, n_val: int = 32, seed: int = 3) -> TrainingSet:
     """A fresh synthetic set: the last ``n_val`` rows are the validation split."""
-    ts = TrainingSet.synthetic(n, seed=seed)
-    ts.split[n - n_val :] = "val"
-    return ts
-
-
-def load_foundation(folder: str | Path) -> FoundationModel:
-    """The foundation model of a ``train_run`` model folder."""
-    state, config, tokenizer_state, _ = read_model_folder(folder)
-    foundation = FoundationModel(Tokenizer.from_dict(tokenizer_state),
-                                 spec_from_config(config["model"], ModelSpec).backbone)
-    foundation.load_state_dict(state)
-    return foundation.eval()
+    training_set = TrainingSet.synthetic(n, seed=seed)
+    training_set.split[n - n_val :] = "val"
+    return training_set
 
 
 @dataclass(frozen=True)
@@ -63,14 +54,14 @@ class TinyModel:
 def tiny(tmp_path_factory, shared_data) -> TinyModel:
     """Train the tiny foundation model (``train_run``), fit its heads (SVI) and save the full model folder."""
     root = tmp_path_factory.mktemp("tiny_model")
-    ts = tiny_training_set()
+    training_set = tiny_training_set()
     np.random.seed(0)
     config = RunConfig(model=ModelSpec(backbone=TINY_BACKBONE), train=TINY_TRAIN, output=str(root / "run"))
-    train_run(config, progress=False, training_set=ts)
+    train_run(config, progress=False, training_set=training_set)
     foundation = load_foundation(root / "run" / "model")
-    fitted = BayesXPModel.fit_heads(foundation, ts, TINY_HEADS)
+    fitted = fit_heads(foundation, training_set, TINY_HEADS)
     folder = fitted.save(root / "model")
-    return TinyModel(fitted=fitted, folder=folder, training_set=ts)
+    return TinyModel(fitted=fitted, folder=folder, training_set=training_set)
 
 
 @pytest.fixture(scope="session")

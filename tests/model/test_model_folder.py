@@ -12,7 +12,13 @@ import torch
 
 from bayesxp.errors import ModelFileError
 from bayesxp.model.bayesian import BayesXPModel
-from bayesxp.model.folder import FORMAT_VERSION, read_model_folder, save_model_folder, sha256_file
+from bayesxp.model.folder import (
+    FORMAT_VERSION,
+    load_foundation,
+    read_model_folder,
+    save_model_folder,
+    sha256_file,
+)
 
 FILES = ("weights.safetensors", "config.yaml", "tokenizer.json")
 
@@ -51,6 +57,21 @@ def test_full_model_save_load_save_writes_identical_files(tiny, tmp_path):
     for head, fit in tiny.fitted.heads.items():
         for site, draws in fit.samples.items():
             assert torch.equal(state[f"heads.{head}.samples.{site}"], draws.to(torch.float64)), (head, site)
+
+
+def test_load_foundation_reads_a_foundation_folder_and_a_full_model_folder_alike(tiny):
+    bare = load_foundation(tiny.folder.parent / "run" / "model")  # what train_run wrote
+    full = load_foundation(tiny.folder)  # the same backbone inside the full model
+    assert not bare.training and not full.training
+    assert bare.spec == full.spec and bare.tokenizer.keys == full.tokenizer.keys
+    assert bare.state_dict().keys() == full.state_dict().keys()
+    for name, tensor in bare.state_dict().items():
+        assert torch.equal(full.state_dict()[name], tensor), name
+
+
+def test_load_foundation_refuses_a_folder_that_is_not_a_model(tmp_path):
+    with pytest.raises(ModelFileError, match="no such model folder"):
+        load_foundation(tmp_path / "nowhere")
 
 
 @pytest.mark.parametrize("name", FILES)

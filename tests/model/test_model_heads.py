@@ -20,7 +20,15 @@ import numpy as np
 import pytest
 import torch
 
-from bayesxp.model.heads import FeatureMap, HeadConfig, HeadFit, fit_nuts, fit_svi, predictive_samples
+from bayesxp.model.features import FeatureMap
+from bayesxp.model.heads import (
+    BayesianHeadConfig,
+    HeadFit,
+    HeadFittingConfig,
+    fit_nuts,
+    fit_svi,
+    predictive_samples,
+)
 
 W_MU = np.array([[0.8, -0.3], [0.2, 0.6]])
 B_MU = np.array([0.1, -0.2])
@@ -28,7 +36,7 @@ W_S = np.array([[0.3, -0.2], [0.0, 0.25]])
 B_S = np.log([0.4, 0.45])
 RHO = -0.7
 N_TRAIN, N_TEST = 1000, 1000
-FIT = HeadConfig(n_features=2, svi_steps=250, svi_learning_rate=0.08, num_samples=200)
+FIT = BayesianHeadConfig(n_features=2, svi_steps=250, svi_learning_rate=0.08, num_samples=200)
 LEVELS = (0.68, 0.95)
 
 
@@ -211,7 +219,7 @@ def test_svi_agrees_with_nuts_on_a_small_problem():
     """300 stars, 2 features, 1-d head. Pooled 4 x 300 draws: Monte Carlo error of a mean 0.04 std, of a std 3 %."""
     rng = np.random.default_rng(42)
     z, y, label_cov = _one_dimensional(rng, 300)
-    config = HeadConfig(n_features=2, svi_steps=1000, svi_learning_rate=0.02, num_samples=300)
+    config = BayesianHeadConfig(n_features=2, svi_steps=1000, svi_learning_rate=0.02, num_samples=300)
     svi = fit_svi(z, y, label_cov, config)
     nuts = fit_nuts(z, y, label_cov, config, warmup=200, num_samples=300)
     assert nuts.diagnostics["max_r_hat"] < 1.05 and nuts.diagnostics["min_n_eff"] > 50
@@ -219,14 +227,14 @@ def test_svi_agrees_with_nuts_on_a_small_problem():
     reference = _pooled(nuts, z_test, range(4))
     assert _agree(reference, _pooled(svi, z_test, range(10, 14)))
     # the same check rejects an SVI run stopped after 5 steps
-    early = fit_svi(z, y, label_cov, HeadConfig(n_features=2, svi_steps=5, svi_learning_rate=0.05, num_samples=300))
+    early = fit_svi(z, y, label_cov, BayesianHeadConfig(n_features=2, svi_steps=5, svi_learning_rate=0.05, num_samples=300))
     assert not _agree(reference, _pooled(early, z_test, range(10, 14)))
 
 
 def test_nuts_runs_on_the_head_and_reports_diagnostics():
     rng = np.random.default_rng(0)
     z, y, label_cov = _one_dimensional(rng, 40)
-    fit = fit_nuts(z, y, label_cov, HeadConfig(n_features=2, num_samples=10), warmup=10, num_samples=10)
+    fit = fit_nuts(z, y, label_cov, BayesianHeadConfig(n_features=2, num_samples=10), warmup=10, num_samples=10)
     assert fit.method == "nuts" and fit.samples["weight"].shape == (10, 2, 2)
     assert set(fit.diagnostics) == {"max_r_hat", "min_n_eff"}
     samples, aleatoric, epistemic = predictive_samples(fit, z[:5], seed=0)
@@ -243,7 +251,7 @@ def test_robust_likelihoods_fit_and_give_finite_samples(likelihood, dim):
     if dim == 2:
         y[::4, 1] = np.nan  # stars without an age count through their mass marginal
     label_cov = np.tile(np.eye(dim) * 0.01, (n, 1, 1))
-    config = HeadConfig(n_features=3, likelihood=likelihood, svi_steps=60, num_samples=30)
+    config = BayesianHeadConfig(n_features=3, likelihood=likelihood, svi_steps=60, num_samples=30)
     fit = fit_svi(z, y, label_cov, config)
     assert np.isfinite(fit.diagnostics["final_loss_per_star"])
     assert all(torch.isfinite(v).all() for v in fit.samples.values())
@@ -263,7 +271,7 @@ def test_missing_second_quantity_does_not_poison_the_joint_fit():
     y[: n // 3, 1] = np.nan
     label_cov = np.tile(np.eye(2) * 0.01, (n, 1, 1))
     label_cov[: n // 3, 1, 1] = np.nan  # unknown errors of unknown labels are tolerated
-    fit = fit_svi(z, y, label_cov, HeadConfig(n_features=2, svi_steps=200, svi_learning_rate=0.05, num_samples=50))
+    fit = fit_svi(z, y, label_cov, BayesianHeadConfig(n_features=2, svi_steps=200, svi_learning_rate=0.05, num_samples=50))
     assert np.isfinite(fit.diagnostics["final_loss_per_star"])
     samples, _, _ = predictive_samples(fit, z, seed=0)
     assert np.isfinite(samples).all()
@@ -274,29 +282,32 @@ def test_missing_second_quantity_does_not_poison_the_joint_fit():
 
 def test_feature_map_whitens_the_training_embeddings(rng):
     x = rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6)) + 3.0
-    fmap = FeatureMap(4).fit(x)
-    features = fmap.transform(x)
+    feature_map = FeatureMap(4).fit(x)
+    features = feature_map.transform(x)
     assert features.shape == (500, 4)
     np.testing.assert_allclose(features.mean(axis=0), 0, atol=1e-10)
     np.testing.assert_allclose(np.cov(features, rowvar=False, bias=True), np.eye(4), atol=1e-8)
-    again = FeatureMap.from_state(fmap.state())
+    again = FeatureMap.from_state(feature_map.state())
     np.testing.assert_array_equal(again.transform(x), features)
     with pytest.raises(RuntimeError, match="not fitted"):
         FeatureMap(2).transform(x)
 
 
-def test_head_config_refuses_an_unknown_likelihood():
+def test_bayesian_head_config_refuses_an_unknown_likelihood():
     with pytest.raises(ValueError, match="likelihood"):
-        HeadConfig(likelihood="laplace")
+        BayesianHeadConfig(likelihood="laplace")
     with pytest.raises(ValueError, match="label_error"):
-        HeadConfig(label_error="ignore")
+        BayesianHeadConfig(label_error="ignore")
 
 
-def test_heads_config_refuses_an_unknown_fit_split_or_selection_share():
-    from bayesxp.model.bayesian import HeadsConfig
-
+def test_head_fitting_config_refuses_an_unknown_fit_split_or_selection_share():
     with pytest.raises(ValueError, match="fit_split"):
-        HeadsConfig(fit_split="test")
+        HeadFittingConfig(fit_split="test")
     with pytest.raises(ValueError, match="selection_fraction"):
-        HeadsConfig(selection_fraction=1.0)
-    assert HeadsConfig().mass_age.label_error == "propagate" and HeadsConfig().labels.label_error == "convolve"
+        HeadFittingConfig(selection_fraction=1.0)
+    config = HeadFittingConfig()
+    assert config.mass_age.label_error == "propagate" and config.labels.label_error == "convolve"
+    assert config.for_head("mass_age") is config.mass_age
+    assert all(config.for_head(name) is config.labels for name in ("teff", "logg", "m_h"))
+    with pytest.raises(KeyError, match="no head"):
+        config.for_head("mass")

@@ -187,7 +187,7 @@ def test_corner_works_after_reading_an_archive_file_without_latex(rng, xp_misc, 
     import matplotlib
     from matplotlib.pyplot import close
 
-    from bayesxp.io.archive import read_spectra
+    from bayesxp.xp.read import read_spectra
 
     post = _contract_posterior(rng)
     monkeypatch.setenv("PATH", "")  # no LaTeX anywhere, whatever this machine has

@@ -54,11 +54,11 @@ class RecordingTrainer(Trainer):
 
 def _trainer(run_dir: Path, cls: type[Trainer] = RecordingTrainer) -> Trainer:
     """A fresh trainer: same data, same initial weights (the seed fixes them), on ``run_dir``."""
-    ts = TrainingSet.synthetic(96, seed=3)
-    ts.split[64:] = "val"
+    training_set = TrainingSet.synthetic(96, seed=3)
+    training_set.split[64:] = "val"
     torch.manual_seed(0)
-    model, train_tokens, val_tokens = build_model(ts, SPEC)
-    return cls(model, train_tokens, val_tokens, ts.subset("val"), CONFIG, run_dir)
+    model, train_tokens, val_tokens = build_model(training_set, SPEC)
+    return cls(model, train_tokens, val_tokens, training_set.subset("val"), CONFIG, run_dir)
 
 
 def _state_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

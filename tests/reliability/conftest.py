@@ -1,51 +1,29 @@
 """Fixtures of the reliability tests: a tiny model per session, clean XP files, private folders.
 
-The tiny model (backbone ``d_model=16``, one encoder and one decoder block, 10 training steps; heads with 4
-features and 50 SVI steps) is trained on :meth:`bayesxp.data.dataset.TrainingSet.synthetic` stars; it predicts
-nothing useful and exercises every code path from a file to the output table in seconds. Bad input files
+The tiny model (:mod:`bayesxp.testing.tiny`: backbone ``d_model=16``, one encoder and one decoder block, 10
+training steps; heads with 4 features and 50 SVI steps) is trained on synthetic stars; it predicts nothing
+useful and exercises every code path from a file to the output table in seconds. Bad input files
 are always derived from the real ones of ``xp_misc`` inside ``tmp_path``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reliability_helpers import (
-    TINY_BACKBONE,
-    TINY_HEADS,
-    TINY_TRAIN,
-    packed_lines,
-    tiny_training_set,
-    write_lines,
-)
+from reliability_helpers import packed_lines, write_lines
 
 from bayesxp.model.bayesian import BayesXPModel
-from bayesxp.model.folder import read_model_folder, spec_from_config
-from bayesxp.model.foundation import FoundationModel, ModelSpec
-from bayesxp.model.tokenizer import Tokenizer
-from bayesxp.model.train import RunConfig, train_run
+from bayesxp.testing.tiny import train_tiny_model
 
 
 @pytest.fixture(scope="session")
 def tiny_model_folder(tmp_path_factory, shared_data) -> Path:  # the coefficient prior reads shared data
     """Train the tiny foundation model (``train_run``), fit its heads (SVI) and save the full model folder."""
-    root = tmp_path_factory.mktemp("reliability_model")
-    ts = tiny_training_set()
-    config = RunConfig(model=ModelSpec(backbone=TINY_BACKBONE), train=TINY_TRAIN, output=str(root / "run"))
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        train_run(config, progress=False, training_set=ts)
-    state, model_config, tokenizer_state, _ = read_model_folder(root / "run" / "model")
-    foundation = FoundationModel(Tokenizer.from_dict(tokenizer_state),
-                                 spec_from_config(model_config["model"], ModelSpec).backbone)
-    foundation.load_state_dict(state)
-    model = BayesXPModel.fit_heads(foundation.eval(), ts, TINY_HEADS)
-    return model.save(root / "model")
+    return train_tiny_model(tmp_path_factory.mktemp("reliability_model"))
 
 
 @pytest.fixture(scope="session")

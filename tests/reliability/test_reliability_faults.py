@@ -252,20 +252,20 @@ class RecordingTrainer(Trainer):
 
 @pytest.fixture(scope="module")
 def training_data():
-    ts = tiny_training_set()
+    stars = tiny_training_set()
     torch.manual_seed(0)
-    model, train_tokens, val_tokens = build_model(ts, SPEC)
-    return ts, model.state_dict(), model.tokenizer, train_tokens, val_tokens
+    model, train_tokens, val_tokens = build_model(stars, SPEC)
+    return stars, model.state_dict(), model.tokenizer, train_tokens, val_tokens
 
 
 def _trainer(training_data, run_dir: Path, cls: type = RecordingTrainer) -> Trainer:
     """A fresh trainer as a new process would build it: same data, same initial weights."""
     from bayesxp.model.foundation import FoundationModel
 
-    ts, state, tokenizer, train_tokens, val_tokens = training_data
+    stars, state, tokenizer, train_tokens, val_tokens = training_data
     model = FoundationModel(tokenizer, SPEC.backbone)
     model.load_state_dict(state)
-    return cls(model, train_tokens, val_tokens, ts.subset("val"), CONFIG, run_dir)
+    return cls(model, train_tokens, val_tokens, stars.subset("val"), CONFIG, run_dir)
 
 
 def test_a_killed_training_resumes_to_the_same_next_loss(training_data, tmp_path):
@@ -296,7 +296,7 @@ def test_a_killed_training_resumes_to_the_same_next_loss(training_data, tmp_path
 def _checkpoint_other_version(run_dir: Path, training_data) -> None:
     other = ModelSpec(tokenizer=SPEC.tokenizer, backbone=BackboneConfig(d_model=8, n_heads=2, encoder_layers=1,
                                                                          decoder_layers=1))
-    ts, _, tokenizer, _, _ = training_data
+    _, _, tokenizer, _, _ = training_data
     from bayesxp.model.foundation import FoundationModel
 
     model = FoundationModel(tokenizer, other.backbone)

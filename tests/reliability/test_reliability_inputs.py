@@ -18,10 +18,10 @@ from reliability_helpers import N_STARS, packed_lines, write_lines
 
 from bayesxp.cli import main
 from bayesxp.errors import BayesXPError, InputFileError
-from bayesxp.io.archive import iter_spectra, read_spectra, read_xp_continuous, spectra_from_table
 from bayesxp.io.library import read_sampled_table
 from bayesxp.io.tables import atomic_path, parse_source_ids, read_table, write_table
 from bayesxp.spectra import N_SAMPLES, STATUS_OK, SampledSpectra
+from bayesxp.xp.read import iter_spectra, read_spectra, read_xp_continuous, spectra_from_table
 
 BAD = 1
 
@@ -196,7 +196,7 @@ def test_per_star_garbage_in_memory_tables_keeps_the_good_stars(xp_misc):
 
 
 def test_seismic_dev_truncated_or_header_only_is_a_clear_error(shared_data, tmp_path):
-    from bayesxp.io.seismic import read_seismic_dev
+    from bayesxp.labels.seismic_truth import seismic_dev_consensus
 
     data = (shared_data / "xp_seismic_dev.csv").read_bytes()
     cut = tmp_path / "cut" / "xp_seismic_dev.csv"
@@ -207,14 +207,14 @@ def test_seismic_dev_truncated_or_header_only_is_a_clear_error(shared_data, tmp_
     header.write_bytes(data.split(b"\n", 1)[0] + b"\n")
     for path, message in ((cut, "truncated"), (header, "no rows")):
         with pytest.raises(InputFileError, match=message) as info:
-            read_seismic_dev(path, data_dir=shared_data)
+            seismic_dev_consensus(path, data_dir=shared_data)
         assert str(path) in str(info.value)
 
 
 def test_a_damaged_integer_cell_in_a_catalogue_is_missing_not_a_crash():
-    from bayesxp.io.seismic import _int64
+    from bayesxp.io.columns import nullable_int64
 
-    values = _int64(np.array(["123", "", "\x89\x01junk", "-4"], dtype=object))
+    values = nullable_int64(np.array(["123", "", "\x89\x01junk", "-4"], dtype=object))
     assert values.tolist()[0] == 123 and values.tolist()[3] == -4
     assert values.isna().tolist() == [False, True, True, False]
 

@@ -13,12 +13,12 @@ from hypothesis.extra.numpy import arrays
 from reliability_helpers import tiny_training_set
 
 from bayesxp.errors import InputFileError
-from bayesxp.io.archive import spectra_from_table
 from bayesxp.io.library import sampled_from_table
 from bayesxp.io.tables import read_table
 from bayesxp.model.tokenizer import Tokenizer, TokenizerConfig
 from bayesxp.quantities import LABELS, QUANTITIES
 from bayesxp.spectra import N_SAMPLES, STATUS_OK, SampledSpectra
+from bayesxp.xp.read import spectra_from_table
 
 QUICK = settings(max_examples=25, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
@@ -32,9 +32,9 @@ _values = st.one_of(st.floats(-1e6, 1e6, width=32), st.sampled_from([np.nan, 0.0
 
 @pytest.fixture(scope="module")
 def patch_tokenizer() -> Tokenizer:
-    ts = tiny_training_set()
+    stars = tiny_training_set()
     tokenizer = Tokenizer(TokenizerConfig(spectral="patch"))
-    tokenizer.fit(ts.flux, ts.flux_error, ts.labels, ts.label_error)
+    tokenizer.fit(stars.flux, stars.flux_error, stars.labels, stars.label_error)
     return tokenizer
 
 
@@ -220,8 +220,8 @@ def test_the_archive_reader_never_raises_on_per_star_garbage(continuous_template
 @pytest.fixture(scope="module")
 def base_spectra() -> tuple[np.ndarray, np.ndarray]:
     """Three synthetic spectra divided by their median, as the library's are."""
-    ts = tiny_training_set()
-    flux, error = ts.flux[:3].astype(np.float64), ts.flux_error[:3].astype(np.float64)
+    stars = tiny_training_set()
+    flux, error = stars.flux[:3].astype(np.float64), stars.flux_error[:3].astype(np.float64)
     median = np.median(flux, axis=1, keepdims=True)
     return flux / median, error / median
 

@@ -1,4 +1,4 @@
-"""Fault injection for bayesxp's tests and reliability benchmark: a full disk and an unprivileged user.
+"""Fault injection for bayesxp's tests and reliability catalogue: a full disk, an unprivileged user.
 
 These helpers only patch the running process (no real disk is filled) and undo everything on exit.
 """
@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["full_disk", "unprivileged", "share"]
+__all__ = ["full_disk", "enospc_on_write", "enospc_on_fsync", "unprivileged", "share"]
 
 
 @contextlib.contextmanager
@@ -65,8 +65,70 @@ def full_disk(folder: str | os.PathLike) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def enospc_on_write(match: str) -> Iterator[None]:
+    """``Table.write`` to a file whose name contains ``match`` fails with ENOSPC after writing half of it.
+
+    Example:
+        >>> import tempfile
+        >>> from astropy.table import Table
+        >>> target = Path(tempfile.mkdtemp()) / "out.csv"
+        >>> with enospc_on_write("out"):
+        ...     try:
+        ...         Table({"a": [1]}).write(target)
+        ...     except OSError as exc:
+        ...         print(exc.errno == errno.ENOSPC, target.read_bytes())
+        True b'half a file'
+    """
+    from astropy.table import Table
+
+    real = Table.__dict__["write"]  # the unified-I/O descriptor itself, restored as it was
+
+    def write(self: Table, target: object, *args: object, **kwargs: object) -> None:
+        if match in Path(str(target)).name:
+            Path(str(target)).write_bytes(b"half a file")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real.__get__(self, Table)(target, *args, **kwargs)
+
+    Table.write = write
+    try:
+        yield
+    finally:
+        Table.write = real
+
+
+@contextlib.contextmanager
+def enospc_on_fsync() -> Iterator[None]:
+    """Every ``os.fsync`` fails with ENOSPC (a disk that fills while the data are flushed).
+
+    Example:
+        >>> with enospc_on_fsync():
+        ...     try:
+        ...         os.fsync(0)
+        ...     except OSError as exc:
+        ...         print(exc.errno == errno.ENOSPC)
+        True
+    """
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    os.fsync = fsync
+    try:
+        yield
+    finally:
+        os.fsync = real
+
+
+@contextlib.contextmanager
 def unprivileged() -> Iterator[None]:
-    """Act as user ``nobody`` when root (root ignores file modes, so a read-only folder needs a real user)."""
+    """Act as user ``nobody`` when root (root ignores file modes, so a read-only folder needs a real user).
+
+    Example:
+        >>> with unprivileged():
+        ...     print(os.geteuid() != 0)
+        True
+    """
     if os.geteuid() != 0:
         yield
         return
@@ -80,7 +142,13 @@ def unprivileged() -> Iterator[None]:
 
 
 def share(path: str | os.PathLike) -> Path:
-    """Make a file or folder tree readable by any user (so :func:`unprivileged` code can read it)."""
+    """Make a file or folder tree readable by any user (so :func:`unprivileged` code can read it).
+
+    Example:
+        >>> import tempfile
+        >>> oct(share(tempfile.mkdtemp()).stat().st_mode & 0o777)
+        '0o755'
+    """
     path = Path(path)
     for item in [path, *(path.rglob("*") if path.is_dir() else [])]:
         item.chmod(0o755 if item.is_dir() else 0o644)

@@ -1,0 +1,192 @@
+"""Fitting the Bayesian heads on a trained foundation model: the step between ``train`` and ``predict``.
+
+- :func:`fit_heads`: every head of :data:`~bayesxp.model.heads.HEADS` fitted on frozen embeddings of the
+  training set's ``fit_split`` stars (each seen twice: with spectrum and colours, and with the spectrum alone),
+  the likelihood family chosen by held-out log predictive density where ``likelihood: auto``;
+- :func:`head_targets`: a head's standardised labels and their error covariance;
+- :func:`mass_age_domain`: the Teff / logg / [M/H] range of the stars with a mass label;
+- :func:`fit_heads_folder`: the whole ``bayesxp fit-heads`` job, foundation folder in, full model folder out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bayesxp.config import load_config
+from bayesxp.data.dataset import DataConfig, TrainingSet, build_training_set
+from bayesxp.model.bayesian import CONTEXTS, DOMAIN_LABELS, BayesXPModel
+from bayesxp.model.features import FeatureMap
+from bayesxp.model.folder import load_foundation, read_manifest
+from bayesxp.model.foundation import FoundationModel
+from bayesxp.model.heads import (
+    HEADS,
+    LIKELIHOODS,
+    HeadFittingConfig,
+    fit_nuts,
+    fit_svi,
+    predictive_log_score,
+)
+from bayesxp.model.tokenizer import Tokenizer
+from bayesxp.quantities import hash_bucket, source_id_keys
+
+__all__ = ["fit_heads", "head_targets", "mass_age_domain", "fit_heads_folder"]
+
+
+def head_targets(tokenizer: Tokenizer, training_set: TrainingSet, keys: tuple[str, ...]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """A head's labels in the tokenizer's standardised units, with their error covariance.
+
+    Args:
+        tokenizer: The model's tokenizer (normalisation statistics).
+        training_set: The stars.
+        keys: The head's label keys (a value of :data:`~bayesxp.model.heads.HEADS`).
+
+    Returns:
+        ``(values (N, d), covariance (N, d, d))``; for the joint head the mass-age error correlation of the
+        label transfer, where the set has it.
+
+    Example:
+        >>> from bayesxp.model.folder import load_foundation, default_model_path
+        >>> tokenizer = load_foundation(default_model_path()).tokenizer
+        >>> values, covariance = head_targets(tokenizer, TrainingSet.synthetic(5, seed=0), ("ln_mass", "ln_age"))
+        >>> values.shape, covariance.shape
+        ((5, 2), (5, 2, 2))
+    """
+    scales = [tokenizer.std[tokenizer.keys.index(k), 0] for k in keys]
+    values = np.stack([(training_set.label(k)[0] - tokenizer.mean[tokenizer.keys.index(k), 0]) / scale
+                       for k, scale in zip(keys, scales)], axis=1)
+    errors = np.stack([training_set.label(k)[1] / scale for k, scale in zip(keys, scales)], axis=1)
+    errors = np.nan_to_num(errors)
+    covariance = np.zeros((len(training_set), len(keys), len(keys)))
+    for i in range(len(keys)):
+        covariance[:, i, i] = errors[:, i] ** 2
+    if len(keys) == 2 and "transfer_mass_age_corr" in training_set.meta:
+        corr = np.nan_to_num(training_set.meta["transfer_mass_age_corr"].to_numpy(float))
+        covariance[:, 0, 1] = covariance[:, 1, 0] = corr * errors[:, 0] * errors[:, 1]
+    return values, covariance
+
+
+def fit_heads(foundation: FoundationModel, training_set: TrainingSet, config: HeadFittingConfig | None = None,
+              method: str = "svi", progress: bool = False) -> BayesXPModel:
+    """Fit every head on frozen embeddings of ``config.fit_split`` (default: the validation split).
+
+    Args:
+        foundation: Trained foundation model.
+        training_set: The training set (its ``config.fit_split`` split is used).
+        config: Heads settings.
+        method: ``"svi"`` (production) or ``"nuts"`` (reference; slow).
+        progress: Print a line per head.
+
+    Returns:
+        The full model (no ``domain`` yet: see :func:`mass_age_domain`).
+
+    Example:
+        >>> from bayesxp.model.heads import BayesianHeadConfig
+        >>> from bayesxp.model.folder import load_foundation, default_model_path
+        >>> stars = TrainingSet.synthetic(60, seed=0)
+        >>> tiny = BayesianHeadConfig(n_features=2, svi_steps=5, num_samples=4)
+        >>> config = HeadFittingConfig(mass_age=tiny, labels=tiny, fit_split="train")
+        >>> model = fit_heads(load_foundation(default_model_path()), stars, config)
+        >>> sorted(model.heads)
+        ['logg', 'm_h', 'mass_age', 'teff']
+    """
+    config = config or HeadFittingConfig()
+    model = BayesXPModel(foundation, {}, {}, config)
+    part = training_set.subset(config.fit_split)
+    if len(part) > config.max_train_stars:
+        keep = np.sort(np.random.default_rng(0).choice(len(part), config.max_train_stars, replace=False))
+        part = part.subset(keep)
+    tokens = foundation.tokenizer.encode(part.flux, part.flux_error, part.labels, part.label_error)
+    features = {c: model.embeddings(tokens, c) for c in CONTEXTS}
+    # likelihood selection: a deterministic share of the fitting stars, by a hash of the source id
+    bucket = hash_bucket([f"heads:{key}" for key in source_id_keys(part.source_id)], 1000)
+    held = np.concatenate([bucket < 1000 * config.selection_fraction] * len(CONTEXTS))
+    fit_one = fit_svi if method == "svi" else fit_nuts
+    for name, keys in HEADS.items():
+        start = time.perf_counter()
+        head_config = config.for_head(name)
+        embedding = np.concatenate([features[c][name] for c in CONTEXTS])  # (len(CONTEXTS) * N, F)
+        labels, covariance = head_targets(foundation.tokenizer, part, keys)
+        labels = np.concatenate([labels] * len(CONTEXTS))
+        covariance = np.concatenate([covariance] * len(CONTEXTS))
+        feature_map = FeatureMap(head_config.n_features).fit(embedding)
+        z, rows = feature_map.transform(embedding), np.isfinite(labels[:, 0])
+        if rows.sum() < 2 * head_config.n_features:
+            raise ValueError(f"head {name}: only {int(rows.sum())} star-contexts of the {config.fit_split} split "
+                             f"have {keys[0]}; too few to fit {head_config.n_features} features")
+        candidates = LIKELIHOODS if head_config.likelihood == "auto" else (head_config.likelihood,)
+        scores = {}
+        if len(candidates) > 1:
+            train_rows, held_rows = rows & ~held, rows & held
+            for likelihood in candidates:
+                family = dataclasses.replace(head_config, likelihood=likelihood)
+                fit = fit_one(z[train_rows], labels[train_rows], covariance[train_rows], family)
+                scores[likelihood] = predictive_log_score(fit, z[held_rows], labels[held_rows], covariance[held_rows])
+        best = max(scores, key=scores.get) if scores else candidates[0]
+        fit = fit_one(z[rows], labels[rows], covariance[rows], dataclasses.replace(head_config, likelihood=best))
+        model.heads[name], model.feature_maps[name] = fit, feature_map
+        model.selection[name] = {"likelihood": best, "validation_log_score": scores,
+                                 "fit_split": config.fit_split, "n_rows": int(rows.sum())}
+        if progress:
+            print(f"head {name}: {int(rows.sum())} star-contexts of the {config.fit_split} split, {method}, "
+                  f"likelihood {best} {scores or ''} ({time.perf_counter() - start:.0f} s)", flush=True)
+    return model
+
+
+def mass_age_domain(training_set: TrainingSet) -> dict[str, list[float]]:
+    """The range of Teff, logg and [M/H] over the stars with a mass label (the mass/age heads' domain).
+
+    Args:
+        training_set: The stars the heads were fitted from.
+
+    Returns:
+        ``{"teff": [lo, hi], "logg": [lo, hi], "m_h": [lo, hi]}``; stars predicted outside are flagged.
+
+    Example:
+        >>> sorted(mass_age_domain(TrainingSet.synthetic(20, seed=0)))
+        ['logg', 'm_h', 'teff']
+    """
+    mass, _ = training_set.label("ln_mass")
+    has = np.isfinite(mass)
+    return {key: [float(np.nanmin(training_set.label(key)[0][has])), float(np.nanmax(training_set.label(key)[0][has]))]
+            for key in DOMAIN_LABELS}
+
+
+def fit_heads_folder(foundation_dir: str | Path, output_dir: str | Path,
+                     config: HeadFittingConfig | str | Path | None = None,
+                     data_config: DataConfig | str | Path | None = None, method: str = "svi",
+                     progress: bool = True) -> Path:
+    """``bayesxp fit-heads``: read a foundation folder, build the training set, fit the heads, save the model.
+
+    Args:
+        foundation_dir: A foundation folder (``bayesxp train``'s ``<run>/model``).
+        output_dir: The full model folder to write.
+        config: Heads settings, or a YAML file filling them (None: the defaults).
+        data_config: Training-set settings, or a YAML file filling them (None: the defaults).
+        method: ``"svi"`` or ``"nuts"``.
+        progress: Print the training-set build and a line per head.
+
+    Returns:
+        The model folder written.
+
+    Example:
+        >>> fit_heads_folder("runs/foundation/model", "runs/bayesxp_model", "configs/heads.yaml",
+        ...                  "configs/data.yaml")  # doctest: +SKIP
+        PosixPath('runs/bayesxp_model')
+    """
+    if not isinstance(config, HeadFittingConfig):
+        config = load_config(HeadFittingConfig, config)
+    if not isinstance(data_config, DataConfig):
+        data_config = load_config(DataConfig, data_config)
+    foundation = load_foundation(foundation_dir)
+    manifest = read_manifest(foundation_dir)
+    training_set = build_training_set(data_config, progress=progress)
+    start = time.perf_counter()
+    model = fit_heads(foundation, training_set, config, method=method, progress=progress)
+    model.domain = mass_age_domain(training_set)
+    return model.save(output_dir, summary={"foundation": manifest.get("summary", {}), "head_method": method,
+                                           "heads_seconds": time.perf_counter() - start})
