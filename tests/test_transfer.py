@@ -356,17 +356,10 @@ def test_seismic_logg_known_answers():
 
 
 @pytest.fixture(scope="module")
-def library_apogee_ids() -> set[str]:
+def library_apogee_ids(library_file) -> set[str]:
     from astropy.io import fits
 
-    from bayesxp.errors import BayesXPError
-    from bayesxp.paths import library_path
-
-    try:
-        path = library_path()
-    except BayesXPError as exc:
-        pytest.skip(str(exc))
-    with fits.open(path) as hdul:
+    with fits.open(library_file) as hdul:
         return set(np.char.strip(np.asarray(hdul[1].data["apogee_id"]).astype(str)).tolist())
 
 

@@ -22,7 +22,9 @@ name           unit                 from
 =============  ===================  ======================================================================
 
 Mass and age labels are withheld (NaN) for stars of ``xp_seismic_dev.csv`` (kept for judging against
-seismic truth; ``meta["seismic_dev"]``) and for stars outside the transfer's training domain.
+seismic truth; ``meta["seismic_dev"]``) and for stars outside the transfer's training domain. With
+``DataConfig.exclude_reserved`` the stars of ``reserved_stars.csv`` that would be train or val get the split
+``"reserved"`` instead, so that no training (backbone, heads, baseline) reads them.
 """
 
 from __future__ import annotations
@@ -39,13 +41,13 @@ import pandas as pd
 
 from bayesxp._version import __version__
 from bayesxp.config import to_dict
-from bayesxp.data.selection import SelectionConfig, select
+from bayesxp.data.selection import SelectionConfig, reserved_mask, select
 from bayesxp.errors import InputFileError
-from bayesxp.io.library import read_library
+from bayesxp.io.library import read_library, read_reserved_stars
 from bayesxp.io.tables import atomic_path
 from bayesxp.labels.transfer import LabelTransfer, TransferConfig
 from bayesxp.paths import cache_dir, data_dir, library_path
-from bayesxp.quantities import LABELS, LIBRARY_COLUMNS, SPLITS
+from bayesxp.quantities import LABELS, LIBRARY_COLUMNS, RESERVED_SPLIT, SPLITS
 from bayesxp.spectra import N_SAMPLES
 
 __all__ = ["DataConfig", "TrainingSet", "build_training_set", "labels_from_meta"]
@@ -64,6 +66,9 @@ class DataConfig:
         selection: Cuts and split buckets.
         transfer: Label-transfer hyper-parameters.
         use_cache: Read and write the on-disk cache.
+        exclude_reserved: Stars of the data folder's ``reserved_stars.csv`` (matched by source_id or APOGEE_ID)
+            that would be train or val go to the split ``"reserved"``, which no training reads (test stays
+            test); ``meta["reserved"]`` marks them. Off until the shipped model is retrained without them.
     """
 
     library: str | None = None
@@ -72,6 +77,7 @@ class DataConfig:
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     use_cache: bool = True
+    exclude_reserved: bool = False
 
 
 @dataclass
@@ -123,8 +129,8 @@ class TrainingSet:
             3
         """
         if isinstance(which, str):
-            if which not in SPLITS:
-                raise ValueError(f"unknown split {which!r}; use one of {SPLITS}")
+            if which not in (*SPLITS, RESERVED_SPLIT):
+                raise ValueError(f"unknown split {which!r}; use one of {(*SPLITS, RESERVED_SPLIT)}")
             which = self.split == which
         index = np.asarray(which)
         return TrainingSet(
@@ -211,7 +217,7 @@ def _write_cache(path: Path, training_set: TrainingSet) -> None:
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         for name in ("source_id", "flux", "flux_error", "labels", "label_error"):
             h5.create_dataset(name, data=getattr(training_set, name), compression="lzf")
-        h5.create_dataset("split", data=training_set.split.astype("S5"))
+        h5.create_dataset("split", data=training_set.split.astype("S8"))
         group = h5.create_group("meta")
         for column in training_set.meta.columns:
             values = training_set.meta[column]
@@ -270,6 +276,11 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
     inputs = [library_file] + sorted((folder / "seismic").iterdir()) + [folder / "xp_seismic_dev.csv"]
     if config.distmass:
         inputs.append(Path(config.distmass))
+    reserved_file = folder / "reserved_stars.csv"
+    if config.exclude_reserved:
+        if not reserved_file.is_file():
+            raise InputFileError(reserved_file, "missing from the data folder (exclude_reserved needs it)")
+        inputs.append(reserved_file)
     key = _fingerprint(config, inputs)
     cache_file = cache_dir() / f"trainingset-{key}.h5"
     if config.use_cache and cache_file.is_file():
@@ -323,7 +334,13 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
     dev = seismic_dev_consensus(data_dir=folder)
 
     meta = pd.concat([spectra.meta.reset_index(drop=True), labels.reset_index(drop=True)], axis=1)
-    meta["split"] = selection.split
+    split = np.asarray(selection.split, dtype=object).copy()
+    if config.exclude_reserved:
+        reserved = reserved_mask(spectra.source_id, meta["apogee_id"].to_numpy(), read_reserved_stars(reserved_file))
+        split[reserved & np.isin(split, ("train", "val"))] = RESERVED_SPLIT
+        meta["reserved"] = reserved
+        step(f"{int(reserved.sum())} rows of reserved stars; train/val ones moved to split {RESERVED_SPLIT!r}")
+    meta["split"] = split
     meta["seismic_dev"] = meta["xp_row"].isin(dev["xp_row"]).to_numpy()
     truth = dev.drop_duplicates("xp_row").set_index("xp_row")
     for column in ("mass", "mass_err", "mass_source", "age_gyr", "age_err", "age_source", "evolutionary_state"):
@@ -339,14 +356,15 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
     meta = meta[keep].reset_index(drop=True)
     values, errors = labels_from_meta(meta)
     summary["n_stars"] = int(keep.sum())
-    summary["n_by_split"] = {s: int((meta["split"] == s).sum()) for s in SPLITS}
+    summary["n_by_split"] = {s: int((meta["split"] == s).sum()) for s in (*SPLITS, RESERVED_SPLIT)
+                             if s in SPLITS or config.exclude_reserved}
     summary["n_with_mass_label"] = int(np.isfinite(values[:, LABELS.index("ln_mass")]).sum())
     summary["n_with_age_label"] = int(np.isfinite(values[:, LABELS.index("ln_age")]).sum())
     summary["n_seismic_dev_selected"] = int(meta["seismic_dev"].sum())
     summary["config"] = to_dict(config)
     training_set = TrainingSet(
         source_id=spectra.source_id[keep],
-        split=selection.split[keep],
+        split=split[keep],
         flux=spectra.flux[keep],
         flux_error=spectra.flux_error[keep],
         labels=values,

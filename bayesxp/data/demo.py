@@ -25,7 +25,7 @@ from bayesxp._version import __version__
 from bayesxp.data.selection import SelectionConfig, select
 from bayesxp.io.tables import atomic_path, write_table
 from bayesxp.paths import library_path, resources_dir
-from bayesxp.quantities import LIBRARY_COLUMNS, source_id_keys, stable_hash
+from bayesxp.quantities import LIBRARY_COLUMNS, source_id_keys, stable_hash, unit_name
 from bayesxp.spectra import SampledSpectra
 
 __all__ = ["demo_path", "build_demo_extract", "N_DEMO", "DemoResult", "run_demo", "demo_scatter",
@@ -191,7 +191,7 @@ def format_demo_summary(result: DemoResult, n_rows: int = 8) -> str:
     table, meta = result.table, result.stars.meta
     lines = [f"bayesxp {__version__}: posteriors for the {len(result.stars)} bundled demo giants "
              "(test split, never trained on)",
-             f"{'source_id':>20} {'mass [Msun]':>17} {'age [Gyr]':>17} {'Teff [K] (APOGEE)':>20} "
+             f"{'source_id':>20} {'mass [' + unit_name('mass') + ']':>17} {'age [Gyr]':>17} {'Teff [K] (APOGEE)':>20} "
              f"{'logg (APOGEE)':>16} {'[M/H] (APOGEE)':>18}"]
     for i in range(min(n_rows, len(result.stars))):
         row = table[i]

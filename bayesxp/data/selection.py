@@ -22,6 +22,7 @@ from bayesxp.spectra import SampledSpectra
 
 __all__ = [
     "SelectionConfig",
+    "reserved_mask",
     "xp_snr",
     "deduplicate",
     "select",
@@ -76,6 +77,33 @@ def xp_snr(spectra: SampledSpectra) -> np.ndarray:
     finite_rows = np.isfinite(ratio).any(axis=1)
     out[finite_rows] = np.nanmedian(ratio[finite_rows], axis=1)
     return out
+
+
+def reserved_mask(source_id: np.ndarray, apogee_id: np.ndarray, reserved: pd.DataFrame) -> np.ndarray:
+    """``(N,)`` True for the rows of stars reserved for judging, matched by Gaia source_id *or* APOGEE_ID.
+
+    Matching on both catches the library's repeated stars (one APOGEE star on several rows, or one row whose
+    source id differs from the listed one).
+
+    Args:
+        source_id: ``(N,)`` Gaia source ids of the rows (0 = unknown, never matched).
+        apogee_id: ``(N,)`` APOGEE ids of the rows ("" = unknown, never matched).
+        reserved: The reserved list (:func:`bayesxp.io.library.read_reserved_stars`).
+
+    Returns:
+        ``(N,)`` bool.
+
+    Example:
+        >>> reserved = pd.DataFrame({"source_id": [11, 0], "apogee_id": ["", "2M-B"]})
+        >>> reserved_mask(np.array([11, 12, 13]), np.array(["2M-A", "2M-B", ""]), reserved).tolist()
+        [True, True, False]
+    """
+    ids = np.asarray(reserved["source_id"], dtype=np.int64)
+    names = pd.Series(reserved["apogee_id"], dtype=object).fillna("").astype(str).str.strip()
+    by_id = np.isin(np.asarray(source_id, dtype=np.int64), ids[ids != 0])
+    rows = pd.Series(apogee_id, dtype=object).fillna("").astype(str).str.strip()
+    by_name = rows.isin(set(names[names != ""])).to_numpy() & (rows != "").to_numpy()
+    return by_id | by_name
 
 
 def deduplicate(meta: pd.DataFrame, key: str = "apogee_id", score: str = "snr") -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bayesxp.errors import InputFileError
-from bayesxp.quantities import LIBRARY_COLUMNS, MODEL_LABELS, SPLITS
+from bayesxp.quantities import LIBRARY_COLUMNS, MODEL_LABELS, SPLITS, unit_name
 
 __all__ = [
     "COVARIATE_TITLES",
@@ -41,7 +41,7 @@ COVARIATE_TITLES = {
     "xp_snr": "XP S/N",
     "m_h": "[M/H] (APOGEE)",
     "teff": "Teff (APOGEE) [K]",
-    "mass": "mass (truth) [Msun]",
+    "mass": f"mass (truth) [{unit_name('mass')}]",
     "evolutionary_state": "evolutionary state",
     "distmass_flag": "DistMass flag",
     "split": "training-set split",
@@ -100,44 +100,6 @@ class Truth:
             covariates={k: (v[index], b) for k, (v, b) in self.covariates.items()},
             counts=dict(self.counts),
         )
-
-
-def _states(values: object) -> np.ndarray:
-    """Evolutionary states as strings, empty or missing ones as ``"unknown"``."""
-    out = pd.Series(values, dtype=object).fillna("").astype(str).str.strip().to_numpy(dtype=object)
-    out[out == ""] = "unknown"
-    out[out == "nan"] = "unknown"
-    return out.astype(str)
-
-
-def _xp_snr(stars: Any) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.asarray(stars.flux, float) / np.asarray(stars.flux_error, float)
-    ratio[~np.isfinite(ratio)] = np.nan
-    out = np.full(len(stars), np.nan)
-    rows = np.isfinite(ratio).any(axis=1)
-    out[rows] = np.nanmedian(ratio[rows], axis=1)
-    return out
-
-
-def _apogee_truth(meta: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """APOGEE ASPCAP Teff, logg and [M/H] (library ``fe_h``) with their errors."""
-    values, errors = {}, {}
-    for quantity in ("teff", "logg", "m_h"):
-        column = LIBRARY_COLUMNS[quantity]
-        values[quantity] = pd.to_numeric(meta[column], errors="coerce").to_numpy(float)
-        errors[quantity] = pd.to_numeric(meta[f"{column}_err"], errors="coerce").to_numpy(float)
-    return values, errors
-
-
-def _common_covariates(stars: Any, mass: np.ndarray) -> dict[str, tuple[np.ndarray, int | None]]:
-    meta = stars.meta
-    return {
-        "xp_snr": (_xp_snr(stars), -1),
-        "m_h": (pd.to_numeric(meta[LIBRARY_COLUMNS["m_h"]], errors="coerce").to_numpy(float), -1),
-        "teff": (pd.to_numeric(meta["teff"], errors="coerce").to_numpy(float), -1),
-        "mass": (np.asarray(mass, float), -1),
-    }
 
 
 def _states(values: object) -> np.ndarray:

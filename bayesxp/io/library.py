@@ -17,12 +17,12 @@ import pandas as pd
 from astropy.table import Table
 
 from bayesxp.errors import InputFileError
-from bayesxp.io.columns import MISSING_TEXT, float_column, native_byte_order
+from bayesxp.io.columns import MISSING_TEXT, decoded_strings, float_column, native_byte_order, nullable_int64
 from bayesxp.io.tables import parse_source_ids, read_table, require_columns
 from bayesxp.paths import library_path
 from bayesxp.spectra import N_SAMPLES, STATUS_OK, SampledSpectra
 
-__all__ = ["read_sampled_table", "read_library", "sampled_from_table", "star_status", "with_note"]
+__all__ = ["read_sampled_table", "read_library", "read_reserved_stars", "sampled_from_table", "star_status", "with_note"]
 
 
 _ID_COLUMNS = ("gaiaedr3_source_id", "source_id", "gaiadr3_source_id")  # the first present is read
@@ -275,3 +275,35 @@ def read_library(path: str | Path | None = None) -> SampledSpectra:
     spectra = read_sampled_table(path)
     spectra.meta["xp_row"] = np.arange(len(spectra))
     return spectra
+
+
+def read_reserved_stars(path: str | os.PathLike) -> pd.DataFrame:
+    """Read ``reserved_stars.csv``: the XP-library stars reserved for judging (never for training).
+
+    Args:
+        path: The csv (columns ``gaiaedr3_source_id``, ``apogee_id``, ``xp_row``).
+
+    Returns:
+        One row per listed star: ``source_id`` (int64, 0 where missing), ``apogee_id`` (str, stripped;
+        empty where missing), ``xp_row`` (Int64).
+
+    Raises:
+        InputFileError: The file is missing, empty or lacks a column.
+
+    Example:
+        >>> from bayesxp.paths import data_dir
+        >>> reserved = read_reserved_stars(data_dir() / "reserved_stars.csv")
+        >>> len(reserved), list(reserved.columns)
+        (354, ['source_id', 'apogee_id', 'xp_row'])
+    """
+    table = read_table(path)
+    require_columns(table, ("gaiaedr3_source_id", "apogee_id", "xp_row"), path)
+    source_id, _ = parse_source_ids(table["gaiaedr3_source_id"], path, "gaiaedr3_source_id")
+    column = table["apogee_id"]
+    mask = np.asarray(getattr(column, "mask", np.zeros(len(column), bool)))
+    return pd.DataFrame({
+        "source_id": source_id,
+        "apogee_id": decoded_strings(np.asarray(column), mask),
+        "xp_row": nullable_int64(np.asarray(table["xp_row"])),
+    })
+

@@ -234,7 +234,7 @@ class LabelTransfer:
         self.feature_mean = features.mean(axis=0)
         self.feature_std = features.std(axis=0)
         self.training_range = np.percentile(features, [0.5, 99.5], axis=0)
-        cfg = self.config
+        config = self.config
         x = torch.tensor(features, dtype=torch.float32)
         y = torch.tensor(log_truth, dtype=torch.float32)
         y_err = torch.tensor(np.nan_to_num(log_truth_err, nan=0.0), dtype=torch.float32)
@@ -242,20 +242,20 @@ class LabelTransfer:
         shift = torch.tensor(self.feature_mean, dtype=torch.float32)
         scale = torch.tensor(self.feature_std, dtype=torch.float32)
         logg_column = FEATURES.index("logg")
-        n, k_members = len(x), cfg.n_members
-        generator = torch.Generator().manual_seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
-        ensemble = _Ensemble(k_members, cfg.hidden, cfg.seed)
-        optimiser = torch.optim.AdamW(ensemble.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        steps_per_epoch = -(-n // cfg.batch_size)
+        n, k_members = len(x), config.n_members
+        generator = torch.Generator().manual_seed(config.seed)
+        torch.manual_seed(config.seed)
+        ensemble = _Ensemble(k_members, config.hidden, config.seed)
+        optimiser = torch.optim.AdamW(ensemble.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        steps_per_epoch = -(-n // config.batch_size)
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimiser, max_lr=cfg.learning_rate, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1
+            optimiser, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
         )
-        for _ in range(cfg.epochs):
+        for _ in range(config.epochs):
             # each member sees its own random order of the stars
             order = torch.argsort(torch.rand(k_members, n, generator=generator), dim=1)  # (K, N)
-            for start in range(0, n, cfg.batch_size):
-                batch = order[:, start : start + cfg.batch_size]  # (K, B)
+            for start in range(0, n, config.batch_size):
+                batch = order[:, start : start + config.batch_size]  # (K, B)
                 xb = x[batch].clone()  # (K, B, 4)
                 xb[..., logg_column] += noise_scale[batch] * torch.randn(batch.shape, generator=generator)
                 mean, log_std, corr = ensemble((xb - shift) / scale)

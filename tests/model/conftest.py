@@ -17,28 +17,15 @@ import pytest
 import torch
 
 from bayesxp.data.dataset import TrainingSet
-from bayesxp.model.backbone import BackboneConfig
 from bayesxp.model.bayesian import BayesXPModel
 from bayesxp.model.fit_heads import fit_heads
 from bayesxp.model.folder import load_foundation
 from bayesxp.model.foundation import ModelSpec
-from bayesxp.model.heads import BayesianHeadConfig, HeadFittingConfig
-from bayesxp.model.train import RunConfig, TrainConfig, train_run
+from bayesxp.model.train import RunConfig, train_run
+from bayesxp.testing.tiny import TINY_BACKBONE, TINY_HEADS, TINY_TRAIN, tiny_training_set
 
 # two threads on two contended cores is ~10x slower than one for these tiny tensors
 torch.set_num_threads(1)
-
-TINY_BACKBONE = BackboneConfig(d_model=16, n_heads=2, encoder_layers=1, decoder_layers=1)
-TINY_TRAIN = TrainConfig(batch_size=16, max_steps=10, eval_every=5, warmup_steps=2, eval_stars=None)
-TINY_HEAD = BayesianHeadConfig(n_features=4, svi_steps=50, num_samples=20)
-TINY_HEADS = HeadFittingConfig(mass_age=TINY_HEAD, labels=TINY_HEAD, max_train_stars=200)
-
-
-def tiny_training_set(n: int = 96, n_val: int = 32, seed: int = 3) -> TrainingSet:
-    """A fresh synthetic set: the last ``n_val`` rows are the validation split."""
-    training_set = TrainingSet.synthetic(n, seed=seed)
-    training_set.split[n - n_val :] = "val"
-    return training_set
 
 
 @dataclass(frozen=True)
