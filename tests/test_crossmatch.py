@@ -80,8 +80,10 @@ def test_kic_key_used_when_nothing_else_matches(library):
 
 # ---------------------------------------------------------------------------- the real library
 @pytest.fixture(scope="module")
-def library_meta(library) -> pd.DataFrame:
-    return library.meta
+def library_meta(library_file) -> pd.DataFrame:
+    from bayesxp.io.library import read_library
+
+    return read_library(library_file).meta
 
 
 @pytest.fixture(scope="module")
