@@ -8,8 +8,10 @@ logg and [M/H].
 Heads (see :mod:`bayesxp.model.heads`): ``mass_age`` (joint over ln mass and ln age, from the ``ln_mass`` and
 ``ln_age`` request embeddings) and one per atmospheric label (``teff``, ``logg``, ``m_h``). Each head reads
 frozen backbone embeddings; its training stars are seen twice, with spectrum+colours and with the
-spectrum alone as context, so it serves both kinds of input. Fitting lives in :mod:`bayesxp.model.fit_heads`,
-the model folder in :mod:`bayesxp.model.bayesian_folder`.
+spectrum alone as context, so it serves both kinds of input. Or, opted in by ``HeadFittingConfig.joint``, one
+head ``joint`` over all five (:mod:`bayesxp.model.joint_head`, features from the five request embeddings:
+:func:`joint_embedding`), whose draws are fresh for any number of samples and never on a physical bound.
+Fitting lives in :mod:`bayesxp.model.fit_heads`, the model folder in :mod:`bayesxp.model.bayesian_folder`.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ import numpy as np
 from bayesxp.model.bayesian_folder import load_model, save_model
 from bayesxp.model.features import FeatureMap
 from bayesxp.model.foundation import FoundationModel
-from bayesxp.model.heads import HEADS, HeadFit, HeadFittingConfig, predictive_samples
+from bayesxp.model.heads import HEADS, JOINT_HEAD, HeadFit, HeadFittingConfig, predictive_samples
+from bayesxp.model.joint_head import JointHeadFit, joint_predictive_samples, joint_variance_parts
+from bayesxp.model.joint_likelihood import JOINT_LABELS
 from bayesxp.model.tokenizer import Tokenizer, Tokens
 from bayesxp.posterior import Posterior
 from bayesxp.quantities import LABELS, LN_SCALE, MODEL_LABELS, PHOTOMETRIC_LABELS, PHYSICAL_RANGE, QUANTITIES
 from bayesxp.spectra import STATUS_OK, SampledSpectra
 from bayesxp.xp.inputs import as_spectra, photometry_labels
 
-__all__ = ["CONTEXTS", "DOMAIN_LABELS", "BayesXPModel", "load"]
+__all__ = ["CONTEXTS", "DOMAIN_LABELS", "JOINT_FEATURE_HEADS", "JOINT_NUM_SAMPLES",
+           "joint_embedding", "BayesXPModel", "load"]
 
 #: What a star's embeddings may be computed from: ``"full"`` (spectrum and any photometry) or ``"spectrum"``.
 CONTEXTS = ("full", "spectrum")
@@ -41,14 +46,47 @@ DOMAIN_LABELS = ("teff", "logg", "m_h")
 #: Model label -> the quantity of the posterior it gives (``ln_mass`` -> ``mass``, ...).
 _QUANTITY_OF_LABEL = {label: quantity for quantity, label in MODEL_LABELS.items()}
 
+#: The heads whose request embeddings, concatenated in this order, are the joint head's input: the keys
+#: follow :data:`~bayesxp.model.joint_likelihood.JOINT_LABELS` (teff, logg, m_h, ln_mass, ln_age).
+JOINT_FEATURE_HEADS = ("teff", "logg", "m_h", "mass_age")
+if tuple(k for name in JOINT_FEATURE_HEADS for k in HEADS[name]) != JOINT_LABELS:  # pragma: no cover
+    raise ImportError("JOINT_FEATURE_HEADS does not follow JOINT_LABELS")
+
+#: Default draws per star of a model with a joint head (as many as the separate heads store).
+JOINT_NUM_SAMPLES = 200
+
+#: Weight draws and observation draws per weight draw of the joint head's aleatoric / epistemic split: its
+#: Monte Carlo error on the mass and age stds is about 1/sqrt(2 * 128 * 15) ~ 1.6% (aleatoric).
+_VARIANCE_WEIGHT_DRAWS = 128
+_VARIANCE_MC_DRAWS = 16
+
+
+def joint_embedding(embeddings: dict[str, np.ndarray]) -> np.ndarray:
+    """The joint head's input: the request embeddings of the five labels, concatenated per star.
+
+    Args:
+        embeddings: ``{head name: (N, len(keys) * D)}``, as :meth:`BayesXPModel.embeddings` returns.
+
+    Returns:
+        ``(N, 5 D)``, the keys in :data:`~bayesxp.model.joint_likelihood.JOINT_LABELS` order.
+
+    Example:
+        >>> parts = {"teff": np.zeros((2, 3)), "logg": np.ones((2, 3)), "m_h": np.zeros((2, 3)),
+        ...          "mass_age": np.ones((2, 6))}
+        >>> joint_embedding(parts).shape
+        (2, 15)
+    """
+    return np.concatenate([embeddings[name] for name in JOINT_FEATURE_HEADS], axis=1)  # (N, 5 D)
+
 
 class BayesXPModel:
     """Foundation model plus fitted Bayesian heads.
 
     Args:
         foundation: The trained backbone and tokenizer.
-        heads: ``{name: HeadFit}``.
-        feature_maps: ``{name: FeatureMap}``.
+        heads: ``{name: HeadFit}`` for the separate heads of :data:`~bayesxp.model.heads.HEADS`, or
+            ``{"joint": JointHeadFit}`` for a model with the joint head.
+        feature_maps: ``{name: FeatureMap}``, the same names.
         config: The settings the heads were fitted with.
         domain: Optional ``{"teff": [lo, hi], "logg": ..., "m_h": ...}`` of the mass/age training labels;
             stars predicted outside it are flagged.
@@ -60,7 +98,8 @@ class BayesXPModel:
         True
     """
 
-    def __init__(self, foundation: FoundationModel, heads: dict[str, HeadFit], feature_maps: dict[str, FeatureMap],
+    def __init__(self, foundation: FoundationModel, heads: dict[str, HeadFit | JointHeadFit],
+                 feature_maps: dict[str, FeatureMap],
                  config: HeadFittingConfig, domain: dict | None = None, manifest: dict | None = None) -> None:
         self.foundation = foundation
         self.heads = heads
@@ -74,6 +113,19 @@ class BayesXPModel:
     def tokenizer(self) -> Tokenizer:
         """The tokenizer."""
         return self.foundation.tokenizer
+
+    @property
+    def joint_head(self) -> JointHeadFit | None:
+        """The joint head, or None for a model with the separate heads."""
+        return self.heads.get(JOINT_HEAD)
+
+    @property
+    def default_num_samples(self) -> int:
+        """Draws per star when ``num_samples`` is not given: the separate heads' stored weight draws, or
+        :data:`JOINT_NUM_SAMPLES` with the joint head (which draws afresh for any number)."""
+        if self.joint_head is not None:
+            return JOINT_NUM_SAMPLES
+        return next(iter(next(iter(self.heads.values())).samples.values())).shape[0]
 
     def embeddings(self, tokens: Tokens, context: str = "full") -> dict[str, np.ndarray]:
         """Frozen request embeddings per head: ``{name: (N, len(keys) * D)}``.
@@ -113,7 +165,8 @@ class BayesXPModel:
             x: Spectra in any form :func:`as_spectra` takes. A file is read in batches; for files whose
                 samples would not fit in memory use :meth:`iter_posterior` or :func:`bayesxp.predict.predict_file`.
             flux_error: Errors when ``x`` is a flux array.
-            num_samples: Samples per star S (default: the number of stored head draws, 200).
+            num_samples: Samples per star S (default :attr:`default_num_samples`, 200). The separate heads
+                resample their stored weight draws; the joint head draws every sample afresh.
             context: ``"full"``: spectrum and whatever photometry the input has; ``"spectrum"``: spectrum only.
             batch_size: Stars per batch (bounds memory).
             seed: Seed of the predictive draws.
@@ -161,8 +214,7 @@ class BayesXPModel:
         n = len(spectra)
         usable = spectra.usable
         labels = photometry_labels(spectra.meta) if len(spectra.meta) else np.full((n, len(LABELS)), np.nan, np.float32)
-        n_draws = next(iter(next(iter(self.heads.values())).samples.values())).shape[0]
-        n_samples = num_samples or n_draws
+        n_samples = num_samples or self.default_num_samples
         samples = {q: np.full((n_samples, n), np.nan) for q in QUANTITIES}  # (S, N) per quantity
         aleatoric = {q: np.full(n, np.nan) for q in samples}
         epistemic = {q: np.full(n, np.nan) for q in samples}
@@ -174,27 +226,11 @@ class BayesXPModel:
             part = spectra.take(rows)
             tokens = self.tokenizer.encode(part.flux, part.flux_error, labels[rows], np.zeros_like(labels[rows]))
             embeddings = self.embeddings(tokens, context)
-            pick = np.random.default_rng(seed).choice(n_draws, n_samples, replace=n_samples > n_draws) \
-                if n_samples != n_draws else np.arange(n_draws)
-            for name, keys in HEADS.items():
-                features = self.feature_maps[name].transform(embeddings[name])
-                draws, aleatoric_std, epistemic_std = predictive_samples(self.heads[name], features, seed=seed)
-                draws = draws[pick]  # (S, N, d)
-                for i, key in enumerate(keys):
-                    physical = self._physical(key, draws[..., i])
-                    scale = self.tokenizer.std[self.tokenizer.keys.index(key), 0]
-                    quantity = _QUANTITY_OF_LABEL[key]
-                    if quantity in LN_SCALE:
-                        physical = np.clip(physical, *np.log(PHYSICAL_RANGE[key]))
-                        samples[quantity][:, rows] = np.exp(physical)
-                        centre = np.exp(np.median(physical, axis=0))
-                        # first order, linear units
-                        aleatoric[quantity][rows] = centre * aleatoric_std[:, i] * scale
-                        epistemic[quantity][rows] = centre * epistemic_std[:, i] * scale
-                    else:
-                        samples[quantity][:, rows] = physical
-                        aleatoric[quantity][rows] = aleatoric_std[:, i] * scale
-                        epistemic[quantity][rows] = epistemic_std[:, i] * scale
+            draw = self._joint_draws if self.joint_head is not None else self._separate_draws
+            for quantity, (values, aleatoric_std, epistemic_std) in draw(embeddings, n_samples, seed).items():
+                samples[quantity][:, rows] = values  # (S, N_usable)
+                aleatoric[quantity][rows] = aleatoric_std
+                epistemic[quantity][rows] = epistemic_std
             if self.domain:
                 outside = np.zeros(len(rows), bool)
                 for key in DOMAIN_LABELS:
@@ -205,6 +241,48 @@ class BayesXPModel:
                 flags[rows[outside]] = [f"{f}; {note}" if f else note for f in flags[rows[outside]]]
         return Posterior(samples=samples, source_id=spectra.source_id, status=status, aleatoric_std=aleatoric,
                          epistemic_std=epistemic, flags=flags)
+
+    def _separate_draws(self, embeddings: dict[str, np.ndarray], n_samples: int, seed: int
+                        ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The separate heads: ``{quantity: (draws (S, N), aleatoric std (N,), epistemic std (N,))}``.
+
+        The stored weight draws resampled to S, mass and age clipped to their bounds, the stds first order.
+        """
+        n_draws = self.default_num_samples
+        pick = np.random.default_rng(seed).choice(n_draws, n_samples, replace=n_samples > n_draws) \
+            if n_samples != n_draws else np.arange(n_draws)
+        out = {}
+        for name, keys in HEADS.items():
+            features = self.feature_maps[name].transform(embeddings[name])
+            draws, aleatoric_std, epistemic_std = predictive_samples(self.heads[name], features, seed=seed)
+            draws = draws[pick]  # (S, N, d)
+            for i, key in enumerate(keys):
+                physical = self._physical(key, draws[..., i])
+                scale = self.tokenizer.std[self.tokenizer.keys.index(key), 0]
+                quantity = _QUANTITY_OF_LABEL[key]
+                if quantity in LN_SCALE:
+                    physical = np.clip(physical, *np.log(PHYSICAL_RANGE[key]))
+                    centre = np.exp(np.median(physical, axis=0))
+                    # first order, linear units
+                    out[quantity] = (np.exp(physical), centre * aleatoric_std[:, i] * scale,
+                                     centre * epistemic_std[:, i] * scale)
+                else:
+                    out[quantity] = (physical, aleatoric_std[:, i] * scale, epistemic_std[:, i] * scale)
+        return out
+
+    def _joint_draws(self, embeddings: dict[str, np.ndarray], n_samples: int, seed: int
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The joint head: ``{quantity: (draws (S, N), aleatoric std (N,), epistemic std (N,))}``.
+
+        S fresh joint draws (``pyro.infer.Predictive``; none on a bound, no clipping); the stds from the law
+        of total variance (:func:`~bayesxp.model.joint_head.joint_variance_parts`), in physical units.
+        """
+        fit = self.joint_head
+        features = self.feature_maps[JOINT_HEAD].transform(joint_embedding(embeddings))  # (N, F)
+        draws = joint_predictive_samples(fit, features, num_samples=n_samples, seed=seed)  # {q: (S, N)}
+        parts = joint_variance_parts(fit, features, num_samples=_VARIANCE_WEIGHT_DRAWS,
+                                     mc_draws=_VARIANCE_MC_DRAWS, seed=seed)
+        return {q: (draws[q], np.sqrt(parts.aleatoric[q]), np.sqrt(parts.epistemic[q])) for q in QUANTITIES}
 
     # ------------------------------------------------------------------ folder
     def save(self, folder: str | Path, summary: dict | None = None) -> Path:

@@ -4,7 +4,10 @@
 The file layout, the checksums and the foundation part are :mod:`bayesxp.model.folder`'s; this module adds the
 heads (tensors ``heads.<name>.samples.<site>`` and ``heads.<name>.features.<key>``; in ``config.yaml`` the
 :class:`~bayesxp.model.heads.HeadFittingConfig` under ``heads`` and each head's method, likelihood, selection
-and the mass/age domain).
+and the mass/age domain). A model with the joint head instead holds ``heads.joint.state.<key>`` (the guide's
+parameters and the standardisation, :meth:`~bayesxp.model.joint_head.JointHeadFit.state`) and
+``heads.joint.features.<key>``, its :class:`~bayesxp.model.joint_head.JointHeadConfig` (likelihood resolved)
+under ``heads.joint``; nothing is pickled.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from bayesxp.model.folder import (
     save_model_folder,
     spec_from_config,
 )
-from bayesxp.model.heads import HEADS, BayesianHead, HeadFit, HeadFittingConfig
+from bayesxp.model.heads import HEADS, JOINT_HEAD, BayesianHead, HeadFit, HeadFittingConfig
+from bayesxp.model.joint_head import JointHeadFit
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayesxp.model.bayesian import BayesXPModel
@@ -54,13 +58,20 @@ def save_model(model: BayesXPModel, folder: str | Path, summary: dict | None = N
     """
     state = {f"{FOUNDATION_PREFIX}{k}": v for k, v in model.foundation.state_dict().items()}
     for name, fit in model.heads.items():
-        for site, values in fit.samples.items():
-            state[f"heads.{name}.samples.{site}"] = values.detach().to(torch.float64)
+        if isinstance(fit, JointHeadFit):
+            if model.config.joint != fit.config:
+                raise ValueError("the model's config.joint is not the joint head's resolved config")
+            for key, values in fit.state().items():
+                state[f"heads.{name}.state.{key}"] = values.detach().to(torch.float64).contiguous()
+        else:
+            for site, values in fit.samples.items():
+                state[f"heads.{name}.samples.{site}"] = values.detach().to(torch.float64)
         for key, values in model.feature_maps[name].state().items():
             state[f"heads.{name}.features.{key}"] = values
     config = {"model": to_dict(model.foundation.spec), "heads": to_dict(model.config),
-              "head_method": {n: f.method for n, f in model.heads.items()},
-              "head_likelihood": {n: f.head.config.likelihood for n, f in model.heads.items()},
+              "head_method": {n: getattr(f, "method", "svi") for n, f in model.heads.items()},
+              "head_likelihood": {n: f.likelihood if isinstance(f, JointHeadFit) else f.head.config.likelihood
+                                  for n, f in model.heads.items()},
               "head_selection": model.selection, "domain": model.domain}
     return save_model_folder(folder, state, config, model.tokenizer.to_dict(), summary=summary)
 
@@ -90,6 +101,39 @@ def load_model(folder: str | Path | None = None) -> BayesXPModel:
     except (KeyError, ValueError, TypeError, ModelFileError) as exc:
         raise ModelFileError(f"{folder}: config or tokenizer does not fit this bayesxp version ({exc})") from exc
     foundation = foundation_from_folder(folder, state, config, tokenizer_state)
+    if heads_config.joint is not None:
+        heads, feature_maps = _load_joint(folder, state, heads_config)
+    else:
+        heads, feature_maps = _load_separate(folder, state, config, heads_config)
+    model = BayesXPModel(foundation, heads, feature_maps, heads_config, domain=config.get("domain"),
+                         manifest=manifest)
+    model.selection = config.get("head_selection", {})
+    return model
+
+
+def _head_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under ``prefix``, keyed by the rest of their name."""
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _load_joint(folder: Path, state: dict[str, torch.Tensor], heads_config: HeadFittingConfig
+                ) -> tuple[dict[str, JointHeadFit], dict[str, FeatureMap]]:
+    """The joint head and its feature map."""
+    features = _head_state(state, f"heads.{JOINT_HEAD}.features.")
+    fit_state = _head_state(state, f"heads.{JOINT_HEAD}.state.")
+    if not features or not fit_state:
+        raise ModelFileError(f"{folder}: head {JOINT_HEAD!r} is missing from the weights")
+    feature_map = FeatureMap.from_state(features)
+    try:
+        fit = JointHeadFit.from_state(fit_state, heads_config.joint, feature_map.components.shape[1])
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{folder}: head {JOINT_HEAD!r} does not fit its config ({exc})") from exc
+    return {JOINT_HEAD: fit}, {JOINT_HEAD: feature_map}
+
+
+def _load_separate(folder: Path, state: dict[str, torch.Tensor], config: dict, heads_config: HeadFittingConfig
+                   ) -> tuple[dict[str, HeadFit], dict[str, FeatureMap]]:
+    """The separate heads of :data:`~bayesxp.model.heads.HEADS` and their feature maps."""
     heads, feature_maps = {}, {}
     for name, keys in HEADS.items():
         head_config = heads_config.for_head(name)
@@ -104,7 +148,4 @@ def load_model(folder: str | Path | None = None) -> BayesXPModel:
         heads[name] = HeadFit(head=head, samples=samples, method=config.get("head_method", {}).get(name, "svi"),
                               diagnostics={})
         feature_maps[name] = feature_map
-    model = BayesXPModel(foundation, heads, feature_maps, heads_config, domain=config.get("domain"),
-                         manifest=manifest)
-    model.selection = config.get("head_selection", {})
-    return model
+    return heads, feature_maps

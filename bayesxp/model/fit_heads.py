@@ -3,6 +3,8 @@
 - :func:`fit_heads`: every head of :data:`~bayesxp.model.heads.HEADS` fitted on frozen embeddings of the
   training set's ``fit_split`` stars (each seen twice: with spectrum and colours, and with the spectrum alone),
   the likelihood family chosen by held-out log predictive density where ``likelihood: auto``;
+- or, when ``config.joint`` is set, one joint head over the five labels instead (:func:`joint_targets`: its
+  physical labels and their error covariance; each star counted once, in one context);
 - :func:`head_targets`: a head's standardised labels and their error covariance;
 - :func:`mass_age_domain`: the Teff / logg / [M/H] range of the stars with a mass label;
 - :func:`fit_heads_folder`: the whole ``bayesxp fit-heads`` job, foundation folder in, full model folder out.
@@ -18,22 +20,25 @@ import numpy as np
 
 from bayesxp.config import load_config
 from bayesxp.data.dataset import DataConfig, TrainingSet, build_training_set
-from bayesxp.model.bayesian import CONTEXTS, DOMAIN_LABELS, BayesXPModel
+from bayesxp.model.bayesian import CONTEXTS, DOMAIN_LABELS, BayesXPModel, joint_embedding
 from bayesxp.model.features import FeatureMap
 from bayesxp.model.folder import load_foundation, read_manifest
 from bayesxp.model.foundation import FoundationModel
 from bayesxp.model.heads import (
     HEADS,
+    JOINT_HEAD,
     LIKELIHOODS,
     HeadFittingConfig,
     fit_nuts,
     fit_svi,
     predictive_log_score,
 )
-from bayesxp.model.tokenizer import Tokenizer
-from bayesxp.quantities import hash_bucket, source_id_keys
+from bayesxp.model.joint_head import fit_joint_head
+from bayesxp.model.joint_likelihood import DERIVED, JOINT_LABELS
+from bayesxp.model.tokenizer import Tokenizer, Tokens
+from bayesxp.quantities import MODEL_LABELS, hash_bucket, source_id_keys
 
-__all__ = ["fit_heads", "head_targets", "mass_age_domain", "fit_heads_folder"]
+__all__ = ["fit_heads", "head_targets", "joint_targets", "joint_contexts", "mass_age_domain", "fit_heads_folder"]
 
 
 def head_targets(tokenizer: Tokenizer, training_set: TrainingSet, keys: tuple[str, ...]
@@ -70,15 +75,111 @@ def head_targets(tokenizer: Tokenizer, training_set: TrainingSet, keys: tuple[st
     return values, covariance
 
 
+def joint_targets(training_set: TrainingSet) -> tuple[np.ndarray, np.ndarray]:
+    """The joint head's labels in physical model units, with their error covariance.
+
+    Args:
+        training_set: The stars.
+
+    Returns:
+        ``(targets (N, 5), label_cov (N, 5, 5))`` in the order of
+        :data:`~bayesxp.model.joint_likelihood.JOINT_LABELS` (K, dex, dex, ln Msun, ln Gyr; NaN = missing):
+        the squared label errors on the diagonal and, where the set has it, the label transfer's mass-age
+        error correlation (as :func:`head_targets` builds it).
+
+    Example:
+        >>> targets, label_cov = joint_targets(TrainingSet.synthetic(5, seed=0))
+        >>> targets.shape, label_cov.shape
+        ((5, 5), (5, 5, 5))
+    """
+    values = np.stack([training_set.label(k)[0] for k in JOINT_LABELS], axis=1).astype(np.float64)  # (N, 5)
+    errors = np.nan_to_num(np.stack([training_set.label(k)[1] for k in JOINT_LABELS], axis=1).astype(np.float64))
+    label_cov = np.zeros(values.shape + (len(JOINT_LABELS),))
+    label_cov[:, range(len(JOINT_LABELS)), range(len(JOINT_LABELS))] = errors**2
+    if "transfer_mass_age_corr" in training_set.meta:
+        i, j = (JOINT_LABELS.index(MODEL_LABELS[q]) for q in DERIVED)
+        corr = np.nan_to_num(training_set.meta["transfer_mass_age_corr"].to_numpy(float))
+        label_cov[:, i, j] = label_cov[:, j, i] = corr * errors[:, i] * errors[:, j]
+    return values, label_cov
+
+
+def joint_contexts(source_id: np.ndarray) -> np.ndarray:
+    """The one context each star of the joint head is fitted in: half of them (by a hash of the source id)
+    with spectrum and colours, the other half with the spectrum alone, so the head serves both kinds of input
+    while every star enters its likelihood once.
+
+    Args:
+        source_id: ``(N,)`` Gaia source ids.
+
+    Returns:
+        ``(N,)`` context names (values of :data:`~bayesxp.model.bayesian.CONTEXTS`).
+
+    Example:
+        >>> joint_contexts(np.array([1, 2, 3, 4])).tolist()
+        ['spectrum', 'full', 'full', 'spectrum']
+    """
+    bucket = hash_bucket([f"context:{key}" for key in source_id_keys(source_id)], len(CONTEXTS))
+    return np.array(CONTEXTS, dtype=object)[bucket]
+
+
+def _joint_features(model: BayesXPModel, tokens: Tokens, contexts: np.ndarray) -> np.ndarray:
+    """``(N, 5 D)`` joint embeddings, each star's in its own context."""
+    out = None
+    for context in CONTEXTS:
+        rows = np.flatnonzero(contexts == context)
+        if len(rows):
+            part = joint_embedding(model.embeddings(tokens.take(rows), context))  # (n, 5 D)
+            out = np.empty((len(tokens), part.shape[1])) if out is None else out
+            out[rows] = part
+    return out
+
+
+def _fit_joint(model: BayesXPModel, part: TrainingSet, tokens: Tokens, config: HeadFittingConfig, method: str,
+               progress: bool) -> BayesXPModel:
+    """Fit the one joint head of ``model`` (``config.joint`` set) on the fitting stars ``part``."""
+    if method != "svi":
+        raise ValueError(f"the joint head is fitted by SVI only, not {method!r}")
+    start = time.perf_counter()
+    contexts = joint_contexts(part.source_id)
+    targets, label_cov = joint_targets(part)
+    rows = np.isfinite(targets).any(axis=1)  # stars with at least one label
+    if rows.sum() < 2 * config.joint_features:
+        raise ValueError(f"joint head: only {int(rows.sum())} stars of the {config.fit_split} split have a label; "
+                         f"too few to fit {config.joint_features} features")
+    embedding = _joint_features(model, tokens.take(np.flatnonzero(rows)), contexts[rows])  # (N, 5 D)
+    feature_map = FeatureMap(config.joint_features).fit(embedding)
+    fit = fit_joint_head(feature_map.transform(embedding), targets[rows], label_cov[rows],
+                         observed_mask=np.isfinite(targets[rows]), config=config.joint,
+                         keys=source_id_keys(part.source_id[rows]))
+    model.heads, model.feature_maps = {JOINT_HEAD: fit}, {JOINT_HEAD: feature_map}
+    model.config = dataclasses.replace(config, joint=fit.config)  # the likelihood resolved
+    scores = {k: float(v) for k, v in fit.diagnostics.get("selection", {}).items()}
+    model.selection = {JOINT_HEAD: {
+        "likelihood": fit.likelihood, "validation_log_score": scores, "fit_split": config.fit_split,
+        "n_rows": int(rows.sum()), "contexts": {c: int((contexts[rows] == c).sum()) for c in CONTEXTS},
+        "final_loss_per_star": float(fit.diagnostics["final_loss_per_star"]),
+        "n_observed": {k: int(v) for k, v in fit.diagnostics["n_observed"].items()},
+        "n_outside_bounds": {k: int(v) for k, v in fit.diagnostics["n_outside_bounds"].items()}}}
+    if progress:
+        print(f"head {JOINT_HEAD}: {int(rows.sum())} stars of the {config.fit_split} split, svi, likelihood "
+              f"{fit.likelihood} {scores or ''} ({time.perf_counter() - start:.0f} s)", flush=True)
+    return model
+
+
 def fit_heads(foundation: FoundationModel, training_set: TrainingSet, config: HeadFittingConfig | None = None,
               method: str = "svi", progress: bool = False) -> BayesXPModel:
     """Fit every head on frozen embeddings of ``config.fit_split`` (default: the validation split).
+
+    With ``config.joint`` set, one joint head (:mod:`bayesxp.model.joint_head`) instead of the separate heads:
+    each star once, in the context :func:`joint_contexts` gives it; features the five request embeddings
+    (:func:`~bayesxp.model.bayesian.joint_embedding`) through one ``FeatureMap`` of ``config.joint_features``;
+    targets and errors from :func:`joint_targets`. The model's config then holds the resolved likelihood.
 
     Args:
         foundation: Trained foundation model.
         training_set: The training set (its ``config.fit_split`` split is used).
         config: Heads settings.
-        method: ``"svi"`` (production) or ``"nuts"`` (reference; slow).
+        method: ``"svi"`` (production) or ``"nuts"`` (reference; slow; separate heads only).
         progress: Print a line per head.
 
     Returns:
@@ -101,6 +202,8 @@ def fit_heads(foundation: FoundationModel, training_set: TrainingSet, config: He
         keep = np.sort(np.random.default_rng(0).choice(len(part), config.max_train_stars, replace=False))
         part = part.subset(keep)
     tokens = foundation.tokenizer.encode(part.flux, part.flux_error, part.labels, part.label_error)
+    if config.joint is not None:
+        return _fit_joint(model, part, tokens, config, method, progress)
     features = {c: model.embeddings(tokens, c) for c in CONTEXTS}
     # likelihood selection: a deterministic share of the fitting stars, by a hash of the source id
     bucket = hash_bucket([f"heads:{key}" for key in source_id_keys(part.source_id)], 1000)

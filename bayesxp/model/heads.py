@@ -35,8 +35,10 @@ from pyro.infer import MCMC, NUTS, SVI, Trace_ELBO
 from pyro.infer.autoguide import AutoLowRankMultivariateNormal
 from pyro.nn import PyroModule, PyroSample
 
-__all__ = ["HEADS", "LIKELIHOODS", "BayesianHeadConfig", "HeadFittingConfig", "BayesianHead", "HeadFit", "fit_svi",
-           "fit_nuts", "predictive_samples", "predictive_log_score", "effective_targets"]
+from bayesxp.model.joint_head import JointHeadConfig
+
+__all__ = ["HEADS", "JOINT_HEAD", "LIKELIHOODS", "BayesianHeadConfig", "HeadFittingConfig", "BayesianHead", "HeadFit",
+           "fit_svi", "fit_nuts", "predictive_samples", "predictive_log_score", "effective_targets"]
 
 #: The likelihood families a head can use.
 LIKELIHOODS = ("gaussian", "student_t", "mixture")
@@ -88,6 +90,10 @@ class BayesianHeadConfig:
 #: The model's heads: head name -> the request keys whose embeddings it reads (and whose values it predicts).
 HEADS = {"mass_age": ("ln_mass", "ln_age"), "teff": ("teff",), "logg": ("logg",), "m_h": ("m_h",)}
 
+#: The name of the opt-in joint head over all five labels (``HeadFittingConfig.joint``), in a model's heads and
+#: its folder; a model has either it or the heads of :data:`HEADS`.
+JOINT_HEAD = "joint"
+
 
 @dataclass(frozen=True)
 class HeadFittingConfig:
@@ -104,6 +110,15 @@ class HeadFittingConfig:
         selection_fraction: With ``likelihood: auto``, the fraction of the fitting stars (by a hash of the
             source id) held out to choose the likelihood by log predictive density; the chosen family is
             then refitted on all fitting stars.
+        joint: Opt-in: one joint head over (Teff, logg, [M/H], ln mass, ln age) *instead of* the four separate
+            heads (:mod:`bayesxp.model.joint_head`; per-star full covariance, bounds as a prior, every draw
+            fresh). None (the default) fits the separate heads; ``mass_age`` and ``labels`` are then used, and
+            with a joint head they are not. A fitted model saves it with ``likelihood`` resolved (never
+            ``"auto"``); ``joint.selection_fraction`` is its own held-out share.
+        joint_features: PCA components of the joint head's features (the concatenated request embeddings of
+            the five labels, one :class:`~bayesxp.model.features.FeatureMap`). A field here, not in
+            :class:`~bayesxp.model.joint_head.JointHeadConfig`: the reduction belongs to the feature map, and the
+            joint head takes any feature width.
     """
 
     mass_age: BayesianHeadConfig = field(default_factory=lambda: BayesianHeadConfig(label_error="propagate"))
@@ -111,10 +126,14 @@ class HeadFittingConfig:
     max_train_stars: int = 8000
     fit_split: str = "val"
     selection_fraction: float = 0.3
+    joint: JointHeadConfig | None = None
+    joint_features: int = 32
 
     def __post_init__(self) -> None:
         if self.fit_split not in ("train", "val"):
             raise ValueError(f"fit_split must be 'train' or 'val', not {self.fit_split!r}")
+        if self.joint_features < 1:
+            raise ValueError(f"joint_features must be at least 1, not {self.joint_features}")
         if not 0.0 < self.selection_fraction < 1.0:
             raise ValueError(f"selection_fraction must be in (0, 1), not {self.selection_fraction}")
 
