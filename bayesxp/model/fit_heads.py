@@ -34,9 +34,9 @@ from bayesxp.model.heads import (
     predictive_log_score,
 )
 from bayesxp.model.joint_head import fit_joint_head
-from bayesxp.model.joint_likelihood import DERIVED, JOINT_LABELS
+from bayesxp.model.joint_likelihood import JOINT_LABELS
 from bayesxp.model.tokenizer import Tokenizer, Tokens
-from bayesxp.quantities import MODEL_LABELS, hash_bucket, source_id_keys
+from bayesxp.quantities import hash_bucket, source_id_keys
 
 __all__ = ["fit_heads", "head_targets", "joint_targets", "joint_contexts", "mass_age_domain", "fit_heads_folder"]
 
@@ -65,14 +65,20 @@ def head_targets(tokenizer: Tokenizer, training_set: TrainingSet, keys: tuple[st
     values = np.stack([(training_set.label(k)[0] - tokenizer.mean[tokenizer.keys.index(k), 0]) / scale
                        for k, scale in zip(keys, scales)], axis=1)
     errors = np.stack([training_set.label(k)[1] / scale for k, scale in zip(keys, scales)], axis=1)
-    errors = np.nan_to_num(errors)
-    covariance = np.zeros((len(training_set), len(keys), len(keys)))
-    for i in range(len(keys)):
-        covariance[:, i, i] = errors[:, i] ** 2
-    if len(keys) == 2 and "transfer_mass_age_corr" in training_set.meta:
+    return values, _error_covariance(training_set, keys, np.nan_to_num(errors))
+
+
+def _error_covariance(training_set: TrainingSet, keys: tuple[str, ...], errors: np.ndarray) -> np.ndarray:
+    """``(N, d, d)`` label error covariance: ``errors ** 2`` on the diagonal and, where ``keys`` hold both
+    ``ln_mass`` and ``ln_age`` and the set has it, the label transfer's mass-age error correlation."""
+    d = len(keys)
+    covariance = np.zeros((len(training_set), d, d))
+    covariance[:, range(d), range(d)] = errors**2
+    if "ln_mass" in keys and "ln_age" in keys and "transfer_mass_age_corr" in training_set.meta:
+        i, j = keys.index("ln_mass"), keys.index("ln_age")
         corr = np.nan_to_num(training_set.meta["transfer_mass_age_corr"].to_numpy(float))
-        covariance[:, 0, 1] = covariance[:, 1, 0] = corr * errors[:, 0] * errors[:, 1]
-    return values, covariance
+        covariance[:, i, j] = covariance[:, j, i] = corr * errors[:, i] * errors[:, j]
+    return covariance
 
 
 def joint_targets(training_set: TrainingSet) -> tuple[np.ndarray, np.ndarray]:
@@ -94,13 +100,7 @@ def joint_targets(training_set: TrainingSet) -> tuple[np.ndarray, np.ndarray]:
     """
     values = np.stack([training_set.label(k)[0] for k in JOINT_LABELS], axis=1).astype(np.float64)  # (N, 5)
     errors = np.nan_to_num(np.stack([training_set.label(k)[1] for k in JOINT_LABELS], axis=1).astype(np.float64))
-    label_cov = np.zeros(values.shape + (len(JOINT_LABELS),))
-    label_cov[:, range(len(JOINT_LABELS)), range(len(JOINT_LABELS))] = errors**2
-    if "transfer_mass_age_corr" in training_set.meta:
-        i, j = (JOINT_LABELS.index(MODEL_LABELS[q]) for q in DERIVED)
-        corr = np.nan_to_num(training_set.meta["transfer_mass_age_corr"].to_numpy(float))
-        label_cov[:, i, j] = label_cov[:, j, i] = corr * errors[:, i] * errors[:, j]
-    return values, label_cov
+    return values, _error_covariance(training_set, JOINT_LABELS, errors)
 
 
 def joint_contexts(source_id: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ from pyro.infer.autoguide import AutoLowRankMultivariateNormal
 from pyro.nn import PyroModule, PyroSample
 
 from bayesxp.model.joint_head import JointHeadConfig
+from bayesxp.model.joint_likelihood import truth_draw
 
 __all__ = ["HEADS", "JOINT_HEAD", "LIKELIHOODS", "BayesianHeadConfig", "HeadFittingConfig", "BayesianHead", "HeadFit",
            "fit_svi", "fit_nuts", "predictive_samples", "predictive_log_score", "effective_targets"]
@@ -180,17 +181,8 @@ def effective_targets(y: np.ndarray, label_cov: np.ndarray, config: BayesianHead
     """
     if config.label_error == "convolve":
         return y, label_cov
-    rng = np.random.default_rng(seed)
-    e = rng.standard_normal(y.shape)
-    cov = np.nan_to_num(label_cov)
-    s0 = np.sqrt(np.clip(cov[:, 0, 0], 0.0, None))
-    draw = y.copy()
-    draw[:, 0] = y[:, 0] + s0 * e[:, 0]
-    if y.shape[1] == 2:
-        c01 = np.divide(cov[:, 0, 1], s0, out=np.zeros_like(s0), where=s0 > 0)
-        s1 = np.sqrt(np.clip(cov[:, 1, 1] - c01**2, 0.0, None))
-        draw[:, 1] = y[:, 1] + c01 * e[:, 0] + s1 * e[:, 1]
-    return draw, np.zeros_like(label_cov)
+    error = truth_draw(label_cov, np.ones(y.shape, bool), np.random.default_rng(seed))  # (N, d)
+    return y + error, np.zeros_like(label_cov)
 
 
 class BayesianHead(PyroModule):

@@ -77,9 +77,25 @@ class PreparedTargets:
     n_outside_bounds: dict[str, int] = field(default_factory=dict)
 
 
-def _truth_draw(cov: np.ndarray, observed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``(N, d)`` draws of ``N(0, cov)`` over the observed dims (a Cholesky column loop that tolerates zero
-    variances; for d = 2 exactly the conditional draw of ``effective_targets``)."""
+def truth_draw(cov: np.ndarray, observed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``(N, d)`` draws of ``N(0, cov)`` over the observed dims: one draw of a label's error, so that
+    ``label + draw`` is a draw of the truth (a Cholesky column loop that tolerates zero variances; NaN
+    covariances count as 0). Shared by the joint head and :func:`bayesxp.model.heads.effective_targets`.
+
+    Args:
+        cov: ``(N, d, d)`` error covariances.
+        observed: ``(N, d)`` bool; unobserved dims get no error and do not condition the others.
+        rng: The generator (``standard_normal((N, d, 1))`` is drawn).
+
+    Returns:
+        ``(N, d)`` error draws.
+
+    Example:
+        >>> cov = np.array([[[4.0, 0.0], [0.0, 0.0]]])
+        >>> draw = truth_draw(cov, np.ones((1, 2), bool), np.random.default_rng(0))
+        >>> draw.shape, float(draw[0, 1])
+        ((1, 2), 0.0)
+    """
     m = observed.astype(float)
     cov = np.nan_to_num(cov) * m[:, :, None] * m[:, None, :]
     n, d = observed.shape
@@ -128,7 +144,7 @@ def prepare_targets(targets: np.ndarray, label_cov: np.ndarray | None = None, ob
         if treatment == "deconvolve":
             error_cov[block] = cov[block]
         elif treatment == "propagate":
-            values[:, dims] += _truth_draw(cov[block], observed[:, dims], rng)
+            values[:, dims] += truth_draw(cov[block], observed[:, dims], rng)
     counts = {}
     for j in _DERIVED_DIMS:
         low, high = np.log(PHYSICAL_RANGE[JOINT_LABELS[j]])
