@@ -23,7 +23,6 @@ from bayesxp.data.selection import SelectionConfig
 from bayesxp.io.library import read_reserved_stars
 from bayesxp.labels.transfer import TransferConfig
 from bayesxp.quantities import split_of
-from bayesxp.testing.data import missing_real_data
 
 BIG_ID = 5853418002145112704
 
@@ -135,19 +134,13 @@ def test_fingerprint_follows_config_and_files(tmp_path):
     assert _fingerprint(DataConfig(), files) != key
 
 
-def _cache_key(config: DataConfig, shared_data) -> str:
-    from bayesxp.errors import BayesXPError
-    from bayesxp.paths import library_path
-
-    try:
-        library = library_path()
-    except BayesXPError as exc:
-        missing_real_data(str(exc))
-    inputs = [library] + sorted((shared_data / "seismic").iterdir()) + [shared_data / "xp_seismic_dev.csv"]
+def _cache_key(config: DataConfig, library_file, shared_data) -> str:
+    inputs = [library_file] + sorted((shared_data / "seismic").iterdir()) + [shared_data / "xp_seismic_dev.csv"]
     return _fingerprint(config, inputs)
 
 
-def test_build_returns_a_matching_cache_without_reading_anything(tmp_path, monkeypatch, shared_data, synthetic):
+def test_build_returns_a_matching_cache_without_reading_anything(tmp_path, monkeypatch, shared_data, library_file,
+                                                                 synthetic):
     monkeypatch.setenv("BAYESXP_CACHE_DIR", str(tmp_path))
 
     def must_not_run(*args, **kwargs):
@@ -155,12 +148,12 @@ def test_build_returns_a_matching_cache_without_reading_anything(tmp_path, monke
 
     monkeypatch.setattr(dataset, "read_library", must_not_run)
     config = DataConfig(data_dir=str(shared_data))
-    _write_cache(tmp_path / f"trainingset-{_cache_key(config, shared_data)}.h5", synthetic)
+    _write_cache(tmp_path / f"trainingset-{_cache_key(config, library_file, shared_data)}.h5", synthetic)
     training_set = dataset.build_training_set(config)
     assert np.array_equal(training_set.flux, synthetic.flux) and training_set.summary == synthetic.summary
 
 
-def test_damaged_cache_is_removed_and_rebuilt(tmp_path, monkeypatch, shared_data):
+def test_damaged_cache_is_removed_and_rebuilt(tmp_path, monkeypatch, shared_data, library_file):
     monkeypatch.setenv("BAYESXP_CACHE_DIR", str(tmp_path))
 
     class Rebuilding(Exception):
@@ -171,14 +164,14 @@ def test_damaged_cache_is_removed_and_rebuilt(tmp_path, monkeypatch, shared_data
 
     monkeypatch.setattr(dataset, "read_library", rebuild)
     config = DataConfig(data_dir=str(shared_data))
-    damaged = tmp_path / f"trainingset-{_cache_key(config, shared_data)}.h5"
+    damaged = tmp_path / f"trainingset-{_cache_key(config, library_file, shared_data)}.h5"
     damaged.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 100)  # an HDF5 signature, then nothing
     with pytest.raises(Rebuilding):
         dataset.build_training_set(config)
     assert not damaged.exists()
 
 
-def test_use_cache_false_ignores_a_matching_cache(tmp_path, monkeypatch, shared_data, synthetic):
+def test_use_cache_false_ignores_a_matching_cache(tmp_path, monkeypatch, shared_data, library_file, synthetic):
     monkeypatch.setenv("BAYESXP_CACHE_DIR", str(tmp_path))
 
     class Rebuilding(Exception):
@@ -189,7 +182,7 @@ def test_use_cache_false_ignores_a_matching_cache(tmp_path, monkeypatch, shared_
 
     monkeypatch.setattr(dataset, "read_library", rebuild)
     config = DataConfig(data_dir=str(shared_data), use_cache=False)
-    _write_cache(tmp_path / f"trainingset-{_cache_key(config, shared_data)}.h5", synthetic)
+    _write_cache(tmp_path / f"trainingset-{_cache_key(config, library_file, shared_data)}.h5", synthetic)
     with pytest.raises(Rebuilding):
         dataset.build_training_set(config)
 

@@ -356,8 +356,8 @@ def build_training_set(config: DataConfig | None = None, progress: bool = False)
     meta = meta[keep].reset_index(drop=True)
     values, errors = labels_from_meta(meta)
     summary["n_stars"] = int(keep.sum())
-    summary["n_by_split"] = {s: int((meta["split"] == s).sum()) for s in (*SPLITS, RESERVED_SPLIT)
-                             if s in SPLITS or config.exclude_reserved}
+    splits = (*SPLITS, RESERVED_SPLIT) if config.exclude_reserved else SPLITS
+    summary["n_by_split"] = {s: int((meta["split"] == s).sum()) for s in splits}
     summary["n_with_mass_label"] = int(np.isfinite(values[:, LABELS.index("ln_mass")]).sum())
     summary["n_with_age_label"] = int(np.isfinite(values[:, LABELS.index("ln_age")]).sum())
     summary["n_seismic_dev_selected"] = int(meta["seismic_dev"].sum())

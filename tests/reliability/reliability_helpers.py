@@ -1,5 +1,5 @@
 """Helpers of the reliability tests (imported by their conftest and tests): clean XP files derived from the
-real ones, and the tiny model and fault injection of :mod:`bayesxp.testing`.
+real ones. The tiny model and the fault injection come from :mod:`bayesxp.testing` directly.
 """
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bayesxp.testing.faults import full_disk, share, unprivileged  # noqa: F401 - re-exported to the tests
 from bayesxp.testing.reliability.outcomes import N_STARS  # noqa: F401 - row 1 is the one the per-star cases break
-from bayesxp.testing.tiny import tiny_training_set  # noqa: F401 - re-exported to the tests
 
 # two threads on two contended cores is much slower than one for these tiny tensors
 torch.set_num_threads(1)
@@ -33,8 +31,6 @@ def write_lines(path: Path, header: str, lines: list[str]) -> Path:
     path.write_text("\n".join([header, *lines]) + "\n")
     return path
 
-
-other_user = unprivileged  # the names the tests use
 
 
 def finite_rows(table: object, columns: list[str]) -> np.ndarray:

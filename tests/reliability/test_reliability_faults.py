@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 from astropy.table import Table
-from reliability_helpers import N_STARS, full_disk, other_user, share, tiny_training_set
+from reliability_helpers import N_STARS
 
 import bayesxp.predict as predict_module
 from bayesxp.cli import main
@@ -35,6 +35,8 @@ from bayesxp.model.foundation import ModelSpec
 from bayesxp.model.tokenizer import TokenizerConfig
 from bayesxp.model.train import TrainConfig, Trainer, build_model
 from bayesxp.predict import predict_file
+from bayesxp.testing.faults import full_disk, share, unprivileged
+from bayesxp.testing.tiny import tiny_training_set
 
 
 class Killed(BaseException):
@@ -166,7 +168,7 @@ def test_atomic_path_in_a_really_read_only_folder(open_folder):
     target.write_text("old")
     share(open_folder)
     folder.chmod(0o555)
-    with other_user(), pytest.raises(BayesXPError) as info, atomic_path(target) as tmp:
+    with unprivileged(), pytest.raises(BayesXPError) as info, atomic_path(target) as tmp:
         tmp.write_text("new")
     folder.chmod(0o755)
     assert str(info.value) == f"cannot write {target}: permission denied on {folder}"
@@ -203,7 +205,7 @@ def test_predict_into_a_read_only_folder_is_one_clear_message(packed_csv, open_f
     folder.mkdir()
     share(open_folder)
     folder.chmod(0o555)
-    with other_user():
+    with unprivileged():
         rc, err, exc = _cli(["predict", "--input", str(stars), "--output", str(folder / "out.csv"),
                              "--model", str(model), "--num-samples", "10", "--quiet"])
     folder.chmod(0o755)

@@ -10,7 +10,6 @@ from astropy.table import Table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from reliability_helpers import tiny_training_set
 
 from bayesxp.errors import InputFileError
 from bayesxp.io.library import sampled_from_table
@@ -18,6 +17,7 @@ from bayesxp.io.tables import read_table
 from bayesxp.model.tokenizer import Tokenizer, TokenizerConfig
 from bayesxp.quantities import LABELS, QUANTITIES
 from bayesxp.spectra import N_SAMPLES, STATUS_OK, SampledSpectra
+from bayesxp.testing.tiny import tiny_training_set
 from bayesxp.xp.read import spectra_from_table
 
 QUICK = settings(max_examples=25, deadline=None, derandomize=True,
