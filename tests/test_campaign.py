@@ -36,6 +36,7 @@ from bayesxp.evaluation import (
     write_outputs,
 )
 from bayesxp.evaluation import run as campaign_run
+from bayesxp.evaluation.truth_noise import DERIVED, MEASURED, NOISE_AWARE_TREATMENTS
 from bayesxp.quantities import QUANTITIES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -283,6 +284,10 @@ def _no_nan(text: str) -> dict:
 def test_campaign_results_hold_every_model_and_quantity(synthetic_results):
     config, results = synthetic_results
     assert set(results["models"]) == {"bayesxp", "baseline"}
+    # the test split: APOGEE labels are measured truths, transferred masses and ages derived ones
+    kinds = {q: DERIVED if q in ("mass", "age") else MEASURED for q in QUANTITIES}
+    assert results["truth_kind"] == kinds
+    assert results["noise_aware_treatment"] == {q: NOISE_AWARE_TREATMENTS[k] for q, k in kinds.items()}
     for model in ("bayesxp", "baseline"):
         by_quantity = results["models"][model]["quantities"]
         assert set(by_quantity) == set(QUANTITIES)
@@ -292,19 +297,24 @@ def test_campaign_results_hold_every_model_and_quantity(synthetic_results):
             assert set(table["coverage"]) == {f"{a:g}" for a in REPORT_LEVELS} == set(table["coverage_naive"])
             for key in ("bias", "std", "mad_std", "pit_ks_pvalue", "miscalibration_area", "crps", "nll"):
                 assert key in table
-            assert entry["noise_aware"]["label_error"] and not entry["naive"]["label_error"]
+            assert entry["table"]["noise_aware_treatment"] == NOISE_AWARE_TREATMENTS[kinds[quantity]]
+            # convolved for a measured truth; the prediction itself against the truth draw for a derived one
+            assert entry["noise_aware"]["label_error"] == (kinds[quantity] == MEASURED)
+            assert not entry["naive"]["label_error"]
             assert {"xp_snr", "m_h", "teff"} <= set(entry["groups"])
     assert {"bayesxp", "bayesxp (mass-age correlation removed)", "baseline (independent marginals)"} == set(
         results["joint"]
     )
     for entry in results["joint"].values():
         assert entry["noise_aware"]["label_noise"] and not entry["naive"]["label_noise"]
+        assert entry["noise_aware"]["noise_aware_treatment"] == NOISE_AWARE_TREATMENTS[DERIVED]
         assert len(entry["noise_aware"]["tarp"]["ecp"]) == 101
     recal = results["recalibration"]["results"]
     assert set(recal) == {"bayesxp", "baseline"}
     for quantity in QUANTITIES:
         entry = recal["bayesxp"][quantity]
         assert entry["n_fit"] == 20 and "before" in entry
+        assert entry["treatment"]["validation"] == entry["treatment"]["campaign"] == NOISE_AWARE_TREATMENTS[kinds[quantity]]
         assert {"isotonic/label", "isotonic/noise-aware", "cqr/label", "cqr/noise-aware"} <= set(entry)
     _no_nan(json.dumps(results, allow_nan=False))
 
@@ -354,6 +364,7 @@ def test_outputs_are_written_atomically(synthetic_results, tmp_path, monkeypatch
     report = (folder / "report.md").read_text()
     for heading in ("label-noise aware", "## Naive", "## Joint", "## Worst subgroups", "## Recalibration"):
         assert heading in report
+    assert NOISE_AWARE_TREATMENTS[DERIVED] in report  # the treatment of each row is named
     assert load_campaign_config(folder / "config.yaml") == config
     for name in ("reliability.png", "tarp.png"):
         assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -402,10 +413,24 @@ def test_seismic_campaign_on_real_data(tiny, shared_data, library_file, tmp_path
         <= 179
     )
     assert results["truth"]["kind"] == "seismic"
+    # seismic truths are measured; mass and age errors correlate through the catalogue's d ln age / d ln mass
+    assert results["truth_kind"] == {"mass": MEASURED, "age": MEASURED}
+    correlation = counts["mass_age_error_correlation"]
+    assert -3.6 < correlation["slopes"]["apokasc2"]["slope_ln_age_ln_mass"] < -2.4
+    assert correlation["slopes"]["apokasc2"]["n_stars"] > 5000
+    assert -0.99 <= correlation["median_corr_of_correlated"] < 0
+    # APOKASC-3 v7.0.5 ages have no error of their own: judged naive only, apart from the others
+    assert counts["n_age_without_own_error"] > 0 and results["n_naive_only"]["age"] > 0
     for model in ("bayesxp", "baseline"):
         assert set(results["models"][model]["quantities"]) == {"mass", "age"}
         groups = results["models"][model]["quantities"]["age"]["groups"]
         assert "evolutionary_state" in groups and "mass" in groups
+        apart = results["models"][model]["naive_only"]["age"]
+        assert apart["noise_aware"] is None and apart["n"] == results["n_naive_only"]["age"]
+        assert "mass_source" in results["models"][model]["quantities"]["mass"]["groups"]
+    report = (tmp_path / "seismic" / "report.md").read_text()
+    assert "## Truths without an error (naive only, reported apart)" in report
+    assert "## Per seismic catalogue" in report and NOISE_AWARE_TREATMENTS[MEASURED] in report
     mass = results["models"]["bayesxp"]["quantities"]["mass"]["table"]
     assert 0 < mass["n"] <= counts["n_with_mass"] and math.isfinite(mass["mad_std"])
     stored = _no_nan((tmp_path / "seismic" / "results.json").read_text())

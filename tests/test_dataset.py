@@ -20,8 +20,10 @@ from bayesxp.data.dataset import (
     labels_from_meta,
 )
 from bayesxp.data.selection import SelectionConfig
+from bayesxp.data.summary import source_id_digest
 from bayesxp.io.library import read_reserved_stars
 from bayesxp.labels.transfer import TransferConfig
+from bayesxp.model.folder import default_model_path, read_manifest
 from bayesxp.quantities import split_of
 
 BIG_ID = 5853418002145112704
@@ -136,6 +138,8 @@ def test_fingerprint_follows_config_and_files(tmp_path):
 
 def _cache_key(config: DataConfig, library_file, shared_data) -> str:
     inputs = [library_file] + sorted((shared_data / "seismic").iterdir()) + [shared_data / "xp_seismic_dev.csv"]
+    if config.exclude_reserved:
+        inputs.append(shared_data / "reserved_stars.csv")
     return _fingerprint(config, inputs)
 
 
@@ -214,7 +218,8 @@ def test_real_build_and_cache(tmp_path, monkeypatch, shared_data):
     """The whole build with a small transfer (about 1-2 minutes), then the same call served by the cache.
 
     In the default run (not ``slow``): it is the real-data check that the dev stars' mass and age labels are
-    withheld from training."""
+    withheld from training, that no reserved star is in a training split, and that the shipped model was
+    fitted on exactly this set's train and val stars."""
     monkeypatch.setenv("BAYESXP_CACHE_DIR", str(tmp_path))
     config = DataConfig(data_dir=str(shared_data), exclude_reserved=True,
                         transfer=TransferConfig(n_members=2, hidden=32, epochs=20, batch_size=512))
@@ -235,6 +240,16 @@ def test_real_build_and_cache(tmp_path, monkeypatch, shared_data):
     assert training_set.meta["reserved"].sum() == 348 and moved.sum() == 316
     # the same check rejects the pipeline that forgets the list (the hash split alone)
     assert _reserved_in_training(training_set.source_id, training_set.meta["apogee_id"], hashed, reserved) == 316
+    # the shipped model was fitted on exactly these train and val stars: its manifest records their digests,
+    # which the pipeline that forgets the list (the hash split alone) does not reproduce
+    manifest = read_manifest(default_model_path())["summary"]
+    record = manifest["training_stars"]
+    assert record["exclude_reserved"] is True
+    for split in ("train", "val"):
+        ids = training_set.source_id[training_set.split == split]
+        assert record["splits"][split] == {"n": len(ids), "sha256": source_id_digest(ids)}, split
+        assert source_id_digest(training_set.source_id[hashed == split]) != record["splits"][split]["sha256"]
+    assert manifest["foundation"]["n_train"] == record["splits"]["train"]["n"]
     assert np.isfinite(training_set.labels[:, [LABELS.index(n) for n in ("teff", "logg", "m_h")]]).all()
     dev = training_set.meta["seismic_dev"].to_numpy(bool)
     assert dev.sum() == training_set.summary["n_seismic_dev_selected"] > 50

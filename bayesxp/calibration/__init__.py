@@ -15,7 +15,7 @@ Modules, one concept each:
 - :mod:`~bayesxp.calibration.pit`: PIT values, uniformity tests, miscalibration area, ECE.
 - :mod:`~bayesxp.calibration.scores`: CRPS, log score, interval and pinball scores, z and residuals.
 - :mod:`~bayesxp.calibration.subgroups`: calibration within bins or categories of a covariate.
-- :mod:`~bayesxp.calibration.joint`: joint (mass, age) HDR coverage and TARP.
+- :mod:`~bayesxp.calibration.joint`: joint (mass, age) HDR coverage, TARP, predictive-correlation check.
 - :mod:`~bayesxp.calibration.recalibration`: isotonic and conformal recalibration.
 - :mod:`~bayesxp.calibration.report`: one JSON-ready summary.
 - :mod:`~bayesxp.calibration.plots`: figures reading the results (matplotlib imported on first use).
@@ -40,7 +40,16 @@ from bayesxp.calibration.coverage import (
     inside_interval,
 )
 from bayesxp.calibration.distribution import PredictiveDistribution, as_predictive
-from bayesxp.calibration.joint import TARPResult, hdr_credibility, joint_coverage, stack_quantities, tarp
+from bayesxp.calibration.joint import (
+    CorrelationCheck,
+    PairCorrelation,
+    TARPResult,
+    correlation_check,
+    hdr_credibility,
+    joint_coverage,
+    stack_quantities,
+    tarp,
+)
 from bayesxp.calibration.parametric import GaussianPrediction, QuantilePrediction
 from bayesxp.calibration.pit import (
     PITTest,
@@ -121,6 +130,9 @@ __all__ = [
     "joint_coverage",
     "TARPResult",
     "tarp",
+    "PairCorrelation",
+    "CorrelationCheck",
+    "correlation_check",
     # recalibration
     "conformal_quantile",
     "Recalibrator",

@@ -68,7 +68,8 @@ class DataConfig:
         use_cache: Read and write the on-disk cache.
         exclude_reserved: Stars of the data folder's ``reserved_stars.csv`` (matched by source_id or APOGEE_ID)
             that would be train or val go to the split ``"reserved"``, which no training reads (test stays
-            test); ``meta["reserved"]`` marks them. Off until the shipped model is retrained without them.
+            test); ``meta["reserved"]`` marks them. On by default: the shipped model never saw them. A data
+            folder without the file is refused; set it false to build from such a folder.
     """
 
     library: str | None = None
@@ -77,7 +78,7 @@ class DataConfig:
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     use_cache: bool = True
-    exclude_reserved: bool = False
+    exclude_reserved: bool = True
 
 
 @dataclass

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from bayesxp.data.dataset import TrainingSet
 from bayesxp.io.tables import atomic_path
 from bayesxp.quantities import SPLITS, unit_name
 
-__all__ = ["label_distribution_table", "summary_markdown", "plot_label_distributions", "write_summary"]
+__all__ = ["label_distribution_table", "summary_markdown", "plot_label_distributions", "write_summary",
+           "source_id_digest", "training_stars_record"]
 
 _SHOWN = {"teff": f"Teff [{unit_name('teff')}]", "logg": f"logg [{unit_name('logg')}]",
           "m_h": f"[M/H] [{unit_name('m_h')}]", "alpha_m": f"[alpha/M] [{unit_name('alpha_m')}]",
@@ -26,6 +28,42 @@ _SHOWN = {"teff": f"Teff [{unit_name('teff')}]", "logg": f"logg [{unit_name('log
 def _values(training_set: TrainingSet, name: str) -> np.ndarray:
     values, _ = training_set.label(name)
     return np.exp(values) if name.startswith("ln_") else values
+
+
+def source_id_digest(source_id: np.ndarray) -> str:
+    """SHA-256 of the sorted source ids (decimal, one per line): names a set of stars, order-free.
+
+    Example:
+        >>> source_id_digest(np.array([3, 1, 2])) == source_id_digest(np.array([1, 2, 3]))
+        True
+    """
+    text = "\n".join(str(int(s)) for s in np.sort(np.asarray(source_id, dtype=np.int64)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def training_stars_record(training_set: TrainingSet, exclude_reserved: bool) -> dict:
+    """What a model folder records of the stars it was trained on: count and digest per training split.
+
+    A test rebuilds the training set and checks the digests, then that none of those stars is reserved
+    for judging (``tests/test_shipped_model.py``).
+
+    Args:
+        training_set: The set the backbone and heads were fitted on.
+        exclude_reserved: Whether it was built with :attr:`~bayesxp.data.dataset.DataConfig.exclude_reserved`.
+
+    Returns:
+        JSON-ready ``{"exclude_reserved", "splits": {split: {"n", "sha256"}}}`` for train and val.
+
+    Example:
+        >>> record = training_stars_record(TrainingSet.synthetic(20, seed=0), True)
+        >>> sorted(record["splits"]), record["exclude_reserved"]
+        (['train', 'val'], True)
+    """
+    splits = {}
+    for split in ("train", "val"):
+        ids = training_set.source_id[training_set.split == split]
+        splits[split] = {"n": int(len(ids)), "sha256": source_id_digest(ids)}
+    return {"exclude_reserved": bool(exclude_reserved), "splits": splits}
 
 
 def label_distribution_table(training_set: TrainingSet) -> pd.DataFrame:

@@ -5,6 +5,8 @@ Modules, by stage:
 - :mod:`~bayesxp.evaluation.config`: :class:`CampaignConfig` and its YAML loader;
 - :mod:`~bayesxp.evaluation.truth`: the :class:`Truth` table and its builders (test split, seismic dev,
   DistMass);
+- :mod:`~bayesxp.evaluation.truth_noise`: kinds of truth (measured, derived), seeded truth draws, the
+  seismic mass-age error correlation;
 - :mod:`~bayesxp.evaluation.predictors`: predictions of the bayesxp model and the XGBoost baseline as
   :class:`~bayesxp.posterior.Posterior` objects; the benchmark's predictor registry;
 - :mod:`~bayesxp.evaluation.judge`: every number (per quantity, joint mass-age, recalibration);
@@ -60,6 +62,15 @@ from bayesxp.evaluation.truth import (
     truth_from_training_set,
     validation_truth,
 )
+from bayesxp.evaluation.truth_noise import (
+    DERIVED,
+    MEASURED,
+    NOISE_AWARE_TREATMENTS,
+    TRUTH_KINDS,
+    draw_truths,
+    seismic_age_mass_slopes,
+    seismic_ln_mass_age_corr,
+)
 
 __all__ = [
     "REPORT_LEVELS",
@@ -68,6 +79,13 @@ __all__ = [
     "load_campaign_config",
     "config_from_dict",
     "Truth",
+    "TRUTH_KINDS",
+    "MEASURED",
+    "DERIVED",
+    "NOISE_AWARE_TREATMENTS",
+    "draw_truths",
+    "seismic_age_mass_slopes",
+    "seismic_ln_mass_age_corr",
     "truth_from_training_set",
     "validation_truth",
     "seismic_dev_truth",

@@ -20,8 +20,11 @@ __all__ = ["FIGURES", "draw_figures"]
 FIGURES = {
     "reliability.png": "reliability curves per quantity, bayesxp vs baseline; top row noise-aware, bottom naive",
     "pit_histograms.png": "noise-aware PIT histograms, one row per model, one column per quantity",
-    "group_coverage_<quantity>.png": "68% coverage per subgroup (rows: covariates, columns: models)",
-    "tarp.png": "TARP expected-coverage curves of the joint (ln mass, ln age) draws, label noise added",
+    "group_coverage_<quantity>.png": "68% noise-aware coverage per subgroup (rows: covariates, e.g. the seismic "
+    "mass and age catalogues; columns: models)",
+    "group_coverage_naive_only_<quantity>.png": "68% naive coverage per subgroup of the stars without a truth "
+    "error, reported apart",
+    "tarp.png": "TARP expected-coverage curves of the joint (ln mass, ln age) draws, noise-aware by kind of truth",
     "recalibration.png": "noise-aware reliability before and after recalibration (noise-aware fit space)",
 }
 """The report's figure files and what each shows."""
@@ -66,6 +69,32 @@ def _group_from_dict(d: dict) -> GroupCoverage:
     )
 
 
+def _group_figure(
+    models: Mapping[str, Mapping[str, dict]], quantity: str, covariates: Sequence[str], words: str
+) -> Any:
+    """68% coverage per subgroup of one quantity (rows: covariates, columns: models), or None without groups."""
+    from matplotlib.figure import Figure
+
+    from bayesxp.calibration.plots import plot_group_coverage
+
+    covariates = [c for c in covariates if any(c in models[m].get(quantity, {}).get("groups", {}) for m in models)]
+    if not covariates:
+        return None
+    fig = Figure(figsize=(5.0 * len(models), 3.4 * len(covariates)), layout="constrained")
+    axes = fig.subplots(len(covariates), len(models), squeeze=False)
+    for i, covariate in enumerate(covariates):
+        for j, name in enumerate(models):
+            groups = models[name].get(quantity, {}).get("groups", {})
+            if covariate not in groups:
+                axes[i, j].set_axis_off()
+                continue
+            plot_group_coverage(_group_from_dict(groups[covariate]), level=0.68, ax=axes[i, j])
+            axes[i, j].set_title(
+                f"{name} {quantity}{words}: {COVARIATE_TITLES.get(covariate, covariate)}", fontsize="small"
+            )
+    return fig
+
+
 def draw_figures(results: Mapping[str, Any]) -> dict[str, Any]:
     """Every figure of the report as ``{file name: matplotlib Figure}``, read from the results only.
 
@@ -83,7 +112,7 @@ def draw_figures(results: Mapping[str, Any]) -> dict[str, Any]:
 
     from bayesxp.calibration.joint import TARPResult
     from bayesxp.calibration.pit import PITTest
-    from bayesxp.calibration.plots import plot_group_coverage, plot_pit_histogram, plot_reliability, plot_tarp
+    from bayesxp.calibration.plots import plot_pit_histogram, plot_reliability, plot_tarp
 
     models = {name: m["quantities"] for name, m in results["models"].items()}
     quantities = [q for q in QUANTITIES if any(q in by_q for by_q in models.values())]
@@ -130,27 +159,13 @@ def draw_figures(results: Mapping[str, Any]) -> dict[str, Any]:
             ax.set_title(f"{name} {quantity}\n{ax.get_title()}", fontsize="small")
     figures["pit_histograms.png"] = fig
 
-    for quantity in quantities:
-        covariates = [
-            c
-            for c in results["covariates"]
-            if any(c in models[m].get(quantity, {}).get("groups", {}) for m in models)
-        ]
-        if not covariates:
-            continue
-        fig = Figure(figsize=(5.0 * len(models), 3.4 * len(covariates)), layout="constrained")
-        axes = fig.subplots(len(covariates), len(models), squeeze=False)
-        for i, covariate in enumerate(covariates):
-            for j, name in enumerate(models):
-                groups = models[name].get(quantity, {}).get("groups", {})
-                if covariate not in groups:
-                    axes[i, j].set_axis_off()
-                    continue
-                plot_group_coverage(_group_from_dict(groups[covariate]), level=0.68, ax=axes[i, j])
-                axes[i, j].set_title(
-                    f"{name} {quantity}: {COVARIATE_TITLES.get(covariate, covariate)}", fontsize="small"
-                )
-        figures[f"group_coverage_{quantity}.png"] = fig
+    naive_only = {name: m.get("naive_only") or {} for name, m in results["models"].items()}
+    variants = (("group_coverage_", models, ""), ("group_coverage_naive_only_", naive_only, " (naive only)"))
+    for prefix, by_model, words in variants:
+        for quantity in quantities:
+            fig = _group_figure(by_model, quantity, results["covariates"], words)
+            if fig is not None:
+                figures[f"{prefix}{quantity}.png"] = fig
 
     if results["joint"]:
         names = list(results["joint"])

@@ -3,6 +3,9 @@
 - :func:`evaluate_quantity`: one quantity's calibration (noise-aware and naive coverage, PIT, CRPS, NLL,
   residuals, subgroups) of one prediction; :func:`benchmark_metrics` is the same numbers as the flat row
   of the head-to-head tables;
+- noise-aware means by kind of truth (:mod:`bayesxp.evaluation.truth_noise`): a measured truth (label =
+  truth + noise) is judged with the prediction convolved with its error; a derived truth (truth = label +
+  error) with the prediction itself against one seeded draw of label + error, the same draw everywhere;
 - :func:`joint_mass_age`: the joint (ln mass, ln age) check (HDR coverage, TARP);
 - :func:`recalibration_study`: isotonic and CQR recalibrators fitted on validation stars, judged here;
 - :func:`evaluate_campaign`: all of them for every model of a campaign, on the same stars per quantity.
@@ -52,7 +55,16 @@ from bayesxp.calibration import (
 )
 from bayesxp.calibration.report import to_json_ready
 from bayesxp.evaluation.config import GROUP_LEVELS, REPORT_LEVELS
+from bayesxp.evaluation.joint_checks import JOINT_ORDER, evaluate_joint_all
 from bayesxp.evaluation.truth import Truth
+from bayesxp.evaluation.truth_noise import (
+    DERIVED,
+    MEASURED,
+    NOISE_AWARE_TREATMENTS,
+    check_truth_kind,
+    draw_truths,
+    ln_noise,
+)
 from bayesxp.posterior import Posterior
 from bayesxp.quantities import QUANTITIES, unit_name
 
@@ -62,6 +74,7 @@ __all__ = [
     "benchmark_metrics",
     "joint_mass_age",
     "judge_rows",
+    "naive_only_rows",
     "recalibration_study",
     "evaluate_campaign",
 ]
@@ -95,13 +108,14 @@ def coverage_cells(summary_coverage: dict, levels: Sequence[float] = REPORT_LEVE
 def _group_table(
     scored: PredictiveDistribution,
     point: np.ndarray,
+    judged: np.ndarray,
     truth: np.ndarray,
     covariate: np.ndarray,
     bins: int | None,
     min_stars: int,
     seed: int,
 ) -> GroupCoverage | None:
-    """Noise-aware coverage per group; residual bias and scatter from the prediction itself."""
+    """Coverage of ``scored`` against ``judged`` per group; residual bias and scatter of the point vs ``truth``."""
     if bins is None:
         names = np.unique(np.asarray(covariate).astype(str))
         if names.size < 2:
@@ -109,7 +123,7 @@ def _group_table(
     elif np.sum(np.isfinite(np.asarray(covariate, float))) < 2:
         return None
     table = coverage_by_group(
-        scored, truth, covariate, bins=bins, levels=GROUP_LEVELS, min_stars=min_stars, rng=seed
+        scored, judged, covariate, bins=bins, levels=GROUP_LEVELS, min_stars=min_stars, rng=seed
     )
     if table.group.size < 2:
         return None
@@ -135,18 +149,23 @@ def evaluate_quantity(
     min_group_stars: int = 20,
     hdi: bool = True,
     seed: int = 0,
+    truth_kind: str = MEASURED,
+    truth_draw: np.ndarray | None = None,
 ) -> dict:
     """Every calibration number of one prediction against truths with their own errors.
 
-    The noise-aware numbers judge the prediction convolved with the truth's error (the prediction of a
-    noisy label); the naive ones judge the prediction as it is. Residuals (bias = median, std,
-    mad_std) always use the prediction's median; mass also as a fraction of the truth, age in dex.
-    Without an error (``error=None``) only the naive numbers are computed; the noise-aware entries are None
-    and the PIT histogram and subgroups judge the prediction as it is.
+    The noise-aware numbers depend on the kind of truth (:mod:`bayesxp.evaluation.truth_noise`):
+    ``"measured"`` (label = truth + noise) judges the prediction convolved with the truth's error against
+    the label; ``"derived"`` (truth = label + error) judges the prediction itself, not widened, against
+    one seeded draw of label + error (``truth_draw``, or drawn here from ``seed``: in ln space for mass and
+    age). The naive ones judge the prediction as it is against the label. Residuals (bias = median, std,
+    mad_std) always use the prediction's median against the label; mass also as a fraction of the truth,
+    age in dex. Without an error (``error=None``) only the naive numbers are computed; the noise-aware
+    entries are None and the PIT histogram and subgroups judge the prediction as it is.
 
     Args:
         pred: Prediction over N stars (all judged: select rows before).
-        truth: ``(N,)`` true values.
+        truth: ``(N,)`` true values (labels).
         error: ``(N,)`` or scalar 1-sigma error of the truths, or None (naive numbers only).
         quantity: One of :data:`QUANTITIES` (names the unit and the relative scatter).
         covariates: ``{name: ((N,) values, bins)}`` for the subgroup tables (``bins`` None: categories;
@@ -155,12 +174,14 @@ def evaluate_quantity(
         min_group_stars: Smallest group eligible as the worst.
         hdi: Also report HDI coverage.
         seed: Seed of the label-noise draws and randomised PIT.
+        truth_kind: ``"measured"`` or ``"derived"``.
+        truth_draw: ``(N,)`` the derived truth's draw of label + error (derived only; None: drawn here).
 
     Returns:
-        JSON-ready ``{"quantity", "unit", "n", "table", "noise_aware", "naive", "pit_histogram",
-        "groups", "worst_group"}``; ``table`` holds the report's row (coverage at
-        :data:`REPORT_LEVELS` with binomial bands, noise-aware and naive); ``noise_aware`` and ``naive``
-        are :func:`~bayesxp.calibration.calibration_summary` dicts.
+        JSON-ready ``{"quantity", "unit", "n", "truth_kind", "noise_aware_treatment", "table",
+        "noise_aware", "naive", "pit_histogram", "groups", "worst_group"}``; ``table`` holds the report's
+        row (coverage at :data:`REPORT_LEVELS` with binomial bands, noise-aware and naive); ``noise_aware``
+        and ``naive`` are :func:`~bayesxp.calibration.calibration_summary` dicts.
 
     Example:
         >>> from bayesxp.calibration import GaussianPrediction
@@ -169,18 +190,31 @@ def evaluate_quantity(
         >>> out = evaluate_quantity(GaussianPrediction(true + rng.normal(size=1500), 1.0), label, 0.5, "logg")
         >>> out["table"]["coverage"]["0.68"]["consistent"], out["table"]["coverage_naive"]["0.68"]["consistent"]
         (True, False)
+        >>> out["noise_aware_treatment"]
+        'convolve prediction (measured truth)'
     """
+    check_truth_kind(truth_kind)
     truth = np.asarray(truth, float)
     noisy = error is not None
+    treatment = NOISE_AWARE_TREATMENTS[truth_kind] if noisy else None
     if noisy:
         error = np.broadcast_to(np.asarray(error, float), truth.shape).copy()
-        summary = calibration_summary(pred, truth, label_error=error, hdi=hdi, rng=seed)
-        scored = pred.convolve(error, rng=np.random.default_rng(seed))  # the draws calibration_summary used
+        if truth_kind == DERIVED:
+            if truth_draw is None:
+                truth_draw = draw_truths({quantity: truth}, {quantity: error}, 0.0, seed)[quantity]
+            judged = np.asarray(truth_draw, float)
+            summary = calibration_summary(pred, judged, hdi=hdi, rng=seed)
+            scored = pred
+        else:
+            judged = truth
+            summary = calibration_summary(pred, truth, label_error=error, hdi=hdi, rng=seed)
+            scored = pred.convolve(error, rng=np.random.default_rng(seed))  # the draws calibration_summary used
+        summary["noise_aware_treatment"] = treatment
     else:
-        summary, scored = None, pred
+        summary, scored, judged = None, pred, truth
     naive = calibration_summary(pred, truth, hdi=False, rng=seed)
     aware = summary or {}
-    pit_test = pit_uniformity(pit(scored, truth, rng=seed))
+    pit_test = pit_uniformity(pit(scored, judged, rng=seed))
     point = pred.median()
     residual = point - truth
     if quantity == "mass":
@@ -191,6 +225,8 @@ def evaluate_quantity(
         relative, relative_name = None, None
     table = {
         "n": int(truth.size),
+        "truth_kind": truth_kind,
+        "noise_aware_treatment": treatment,
         "bias": naive["residual"]["bias"],  # residuals of the prediction itself: the same in both summaries
         "std": naive["residual"]["std"],
         "mad_std": naive["residual"]["mad_std"],
@@ -214,7 +250,7 @@ def evaluate_quantity(
     worst: dict = {}
     for name, (values, bins) in (covariates or {}).items():
         bins = group_bins if (bins is not None and bins < 0) else bins
-        result = _group_table(scored, point, truth, np.asarray(values), bins, min_group_stars, seed)
+        result = _group_table(scored, point, judged, truth, np.asarray(values), bins, min_group_stars, seed)
         if result is None:
             continue
         groups[name] = result.as_dict()
@@ -232,6 +268,8 @@ def evaluate_quantity(
             "quantity": quantity,
             "unit": unit_name(quantity),
             "n": int(truth.size),
+            "truth_kind": truth_kind,
+            "noise_aware_treatment": treatment,
             "table": table,
             "noise_aware": summary,
             "naive": naive,
@@ -243,7 +281,11 @@ def evaluate_quantity(
 
 
 def benchmark_metrics(
-    pred: PredictiveDistribution, truth: np.ndarray, error: np.ndarray | None, quantity: str
+    pred: PredictiveDistribution,
+    truth: np.ndarray,
+    error: np.ndarray | None,
+    quantity: str,
+    truth_kind: str = MEASURED,
 ) -> dict:
     """The head-to-head benchmark's flat row: :func:`evaluate_quantity`'s numbers of the stars with a truth.
 
@@ -255,6 +297,8 @@ def benchmark_metrics(
         truth: ``(N,)`` true or labelled values.
         error: ``(N,)`` the truth's 1-sigma error for the noise-aware columns, or None.
         quantity: Quantity name (mass gets a fractional mad_std, age one in dex).
+        truth_kind: Kind of truth of the noise-aware columns (``"derived"`` for transferred or DistMass
+            masses and ages; the draw is seeded 0 on the kept stars).
 
     Returns:
         ``{"n", "bias", "std", "mad_std", "mad_std_rel" (mass, age), "cov68", "cov68_ok", "cov95",
@@ -276,7 +320,8 @@ def benchmark_metrics(
     if rows.size == 0:
         return {"n": 0}
     result = evaluate_quantity(
-        pred.take(rows), truth[rows], error[rows] if noisy else None, quantity, hdi=False, seed=0
+        pred.take(rows), truth[rows], error[rows] if noisy else None, quantity, hdi=False, seed=0,
+        truth_kind=truth_kind,
     )
     table, naive = result["table"], result["naive"]
     out: dict[str, Any] = {"n": result["n"], **{k: table[k] for k in ("bias", "std", "mad_std")}}
@@ -293,17 +338,9 @@ def benchmark_metrics(
             cell = table["coverage"][level]
             out[f"cov{level[2:]}_noise"], out[f"cov{level[2:]}_noise_ok"] = cell["coverage"], cell["consistent"]
         out["crps_noise"], out["nll_noise"], out["ece_noise"] = aware["crps"], aware["nll"], aware["ece"]
+        out["noise_aware_treatment"] = result["noise_aware_treatment"]
         out["summary"]["noise_aware"] = aware
     return out
-
-
-def _ln_noise(
-    shape: tuple[int, int], ln_error: np.ndarray, corr: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """Correlated Gaussian label noise ``[S, N, 2]`` in (ln mass, ln age)."""
-    z1, z2 = rng.standard_normal(shape), rng.standard_normal(shape)  # [S, N]
-    rho = np.clip(corr, -0.999, 0.999)
-    return np.stack([ln_error[:, 0] * z1, ln_error[:, 1] * (rho * z1 + np.sqrt(1 - rho**2) * z2)], axis=-1)
 
 
 def joint_mass_age(
@@ -312,20 +349,27 @@ def joint_mass_age(
     ln_error: np.ndarray | None = None,
     corr: np.ndarray | None = None,
     seed: int = 0,
+    truth_kind: str = MEASURED,
+    ln_truth_draw: np.ndarray | None = None,
 ) -> dict:
     """Joint (ln mass, ln age) calibration: HDR coverage (Gaussian regions) and TARP.
 
+    With errors, by kind of truth (:mod:`bayesxp.evaluation.truth_noise`): measured, the correlated label
+    noise is added to the draws (the joint prediction of a noisy label); derived, the draws are judged
+    against one draw of the truth, ``ln_truth + e`` (``ln_truth_draw``, or drawn here), ``e`` correlated.
+
     Args:
         ln_samples: Joint draws ``[S, N, 2]`` of (ln mass, ln age).
-        ln_truth: ``[N, 2]`` true (ln mass, ln age).
-        ln_error: ``[N, 2]`` 1-sigma label errors in ln space; when given, the label noise is added to the
-            draws (the joint prediction of a noisy label), with correlation ``corr``.
+        ln_truth: ``[N, 2]`` true (ln mass, ln age) (labels).
+        ln_error: ``[N, 2]`` 1-sigma label errors in ln space, or None (naive).
         corr: ``(N,)`` correlation of the two label errors (default 0).
         seed: Seed of the noise, the HDR split and the TARP references.
+        truth_kind: ``"measured"`` or ``"derived"``.
+        ln_truth_draw: ``[N, 2]`` the derived truth's draw (derived only; None: drawn here).
 
     Returns:
-        JSON-ready ``{"n", "label_noise", "hdr_coverage" (CoverageResult.as_dict over DEFAULT_LEVELS),
-        "hdr_ks_pvalue", "hdr_miscalibration_area", "tarp", "median_sample_corr"}``.
+        JSON-ready ``{"n", "label_noise", "noise_aware_treatment", "hdr_coverage" (CoverageResult.as_dict
+        over DEFAULT_LEVELS), "hdr_ks_pvalue", "hdr_miscalibration_area", "tarp", "median_sample_corr"}``.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -333,13 +377,19 @@ def joint_mass_age(
         >>> out["hdr_coverage"]["all_consistent"]
         True
     """
+    check_truth_kind(truth_kind)
     rng = np.random.default_rng(seed)
     x = np.asarray(ln_samples, float)
     y = np.asarray(ln_truth, float)
     noisy = ln_error is not None
     if noisy:
         rho = np.zeros(y.shape[0]) if corr is None else np.asarray(corr, float)
-        x = x + _ln_noise(x.shape[:2], np.asarray(ln_error, float), rho, rng)
+        if truth_kind == DERIVED:
+            if ln_truth_draw is None:
+                ln_truth_draw = y + ln_noise((y.shape[0],), np.asarray(ln_error, float), rho, rng)
+            y = np.asarray(ln_truth_draw, float)
+        else:
+            x = x + ln_noise(x.shape[:2], np.asarray(ln_error, float), rho, rng)
     credibility = hdr_credibility(x, y, method="gaussian", rng=rng)
     levels = np.asarray(DEFAULT_LEVELS)
     hdr = CoverageResult.from_inside(credibility[None, :] <= levels[:, None], levels, "hdr-gaussian")
@@ -352,6 +402,7 @@ def joint_mass_age(
         {
             "n": int(y.shape[0]),
             "label_noise": noisy,
+            "noise_aware_treatment": NOISE_AWARE_TREATMENTS[truth_kind] if noisy else None,
             "hdr_coverage": hdr.as_dict(),
             "hdr_ks_pvalue": float(stats.kstest(credibility, "uniform").pvalue),
             "hdr_miscalibration_area": miscalibration_area(credibility),
@@ -374,6 +425,22 @@ def _compact(pred: PredictiveDistribution, truth: np.ndarray, seed: int) -> dict
     }
 
 
+def _has_truth(truth: Truth, quantity: str, models: Iterable[Posterior]) -> np.ndarray:
+    """``(N,)`` a finite truth (positive mass and age) and a usable prediction from every model."""
+    values = truth.values[quantity]
+    good = np.isfinite(values)
+    if quantity in ("mass", "age"):
+        good &= np.nan_to_num(values) > 0
+    for model in models:
+        good &= model.usable()
+    return good
+
+
+def _has_error(truth: Truth, quantity: str) -> np.ndarray:
+    errors = truth.errors[quantity]
+    return np.isfinite(errors) & (np.nan_to_num(errors) > 0)
+
+
 def judge_rows(truth: Truth, quantity: str, models: Iterable[Posterior]) -> np.ndarray:
     """Stars judged for a quantity: a finite truth with a positive error (and positive mass and age), and a
     usable prediction from every model.
@@ -386,13 +453,32 @@ def judge_rows(truth: Truth, quantity: str, models: Iterable[Posterior]) -> np.n
         >>> judge_rows(truth, "mass", [Posterior({"mass": np.ones((4, 4))}, np.arange(4))]).tolist()
         [0, 3]
     """
-    values, errors = truth.values[quantity], truth.errors[quantity]
-    good = np.isfinite(values) & np.isfinite(errors) & (np.nan_to_num(errors) > 0)
-    if quantity in ("mass", "age"):
-        good &= np.nan_to_num(values) > 0
-    for model in models:
-        good &= model.usable()
-    return np.flatnonzero(good)
+    models = list(models)
+    return np.flatnonzero(_has_truth(truth, quantity, models) & _has_error(truth, quantity))
+
+
+def naive_only_rows(truth: Truth, quantity: str, models: Iterable[Posterior]) -> np.ndarray:
+    """Stars with a truth but no usable error (e.g. APOKASC-3 v7.0.5 ages): judged naive only, reported apart.
+
+    Example:
+        >>> from bayesxp.data.dataset import TrainingSet
+        >>> mass = np.array([1.0, np.nan, 1.2, 1.5])
+        >>> truth = Truth("seismic", "x", TrainingSet.synthetic(4, seed=0), {"mass": mass},
+        ...               {"mass": np.array([0.1, 0.1, np.nan, 0.1])}, np.zeros(4), {})
+        >>> naive_only_rows(truth, "mass", [Posterior({"mass": np.ones((4, 4))}, np.arange(4))]).tolist()
+        [2]
+    """
+    models = list(models)
+    return np.flatnonzero(_has_truth(truth, quantity, models) & ~_has_error(truth, quantity))
+
+
+def _noise_aware(
+    pred: PredictiveDistribution, label: np.ndarray, error: np.ndarray, kind: str, draw: np.ndarray, seed: int
+) -> tuple[PredictiveDistribution, np.ndarray]:
+    """(prediction judged, values it is judged against) of the noise-aware check of a kind of truth."""
+    if kind == DERIVED:
+        return pred, draw
+    return pred.convolve(error, rng=np.random.default_rng(seed)), label
 
 
 def recalibration_study(
@@ -406,13 +492,18 @@ def recalibration_study(
 ) -> dict:
     """Isotonic and CQR recalibrators fitted on validation stars, judged on the campaign's stars.
 
-    Two fitting spaces per method:
+    Noise-aware judging follows the campaign truth's kind (:func:`evaluate_quantity`): a measured truth
+    judges the prediction convolved with its error against the label, a derived one the prediction
+    itself against the campaign's truth draw (``truth.truth_draws(seed)``, the draw
+    :func:`evaluate_campaign` uses). Two fitting spaces per method:
 
     - ``"label"``: fitted on the raw prediction against the validation labels (what recalibrating
-      against derived labels gives); judged naive (against the truths as they are) and noise-aware (the
-      recalibrated prediction convolved with the truth's error).
-    - ``"noise-aware"``: fitted on the prediction convolved with the validation labels' errors; applied
-      to the campaign's prediction convolved with its truths' errors; judged against the truths.
+      against derived labels gives); judged naive (against the truths as they are) and noise-aware.
+    - ``"noise-aware"``, by the validation labels' kind: derived, fitted on the prediction against the
+      validation labels' own draw of label + error (``truth_val.truth_draws(seed + 1)``), applied to the
+      campaign's prediction, judged noise-aware; measured, fitted on the prediction convolved with the
+      validation labels' errors, applied to the campaign's prediction convolved with its truths' errors,
+      judged against the campaign's labels.
 
     Args:
         models_val: ``{model: predictions}`` for the validation stars (the same models as ``models``).
@@ -424,9 +515,10 @@ def recalibration_study(
         seed: Seed of the noise draws and randomised PIT.
 
     Returns:
-        JSON-ready ``{model: {quantity: {"n_fit", "n", "before": {"naive", "noise_aware"},
-        "<method>/<space>": {"naive"?, "noise_aware", "error"?}}}}``.
+        JSON-ready ``{model: {quantity: {"n_fit", "n", "treatment": {"validation", "campaign"},
+        "before": {"naive", "noise_aware"}, "<method>/<space>": {"naive"?, "noise_aware", "error"?}}}}``.
     """
+    draws, draws_val = truth.truth_draws(seed), truth_val.truth_draws(seed + 1)
     out: dict[str, dict] = {}
     for name, model in models.items():
         model_val = models_val[name]
@@ -441,17 +533,29 @@ def recalibration_study(
                     "error": "too few stars to fit or judge",
                 }
                 continue
+            kind_val, kind = truth_val.kind_of(quantity), truth.kind_of(quantity)
             y_val, e_val = truth_val.values[quantity][rows_val], truth_val.errors[quantity][rows_val]
-            y, e = truth.values[quantity][rows], truth.errors[quantity][rows]
+            y, e, d = truth.values[quantity][rows], truth.errors[quantity][rows], draws[quantity][rows]
             pred_val = model_val.predictive(quantity, rows_val)
             pred = model.predictive(quantity, rows)
-            pred_val_noisy = pred_val.convolve(e_val, rng=np.random.default_rng(seed))
-            pred_noisy = pred.convolve(e, rng=np.random.default_rng(seed))
             entry: dict[str, Any] = {
                 "n_fit": int(rows_val.size),
                 "n": int(rows.size),
-                "before": {"naive": _compact(pred, y, seed), "noise_aware": _compact(pred_noisy, y, seed)},
+                "treatment": {
+                    "validation": NOISE_AWARE_TREATMENTS[kind_val],
+                    "campaign": NOISE_AWARE_TREATMENTS[kind],
+                },
+                "before": {
+                    "naive": _compact(pred, y, seed),
+                    "noise_aware": _compact(*_noise_aware(pred, y, e, kind, d, seed), seed),
+                },
             }
+            if kind_val == DERIVED:  # the recalibrated prediction is one of the true value
+                fit_on = (pred_val, draws_val[quantity][rows_val])
+                applied_to, judged = pred, None
+            else:  # the recalibrated prediction is one of a noisy label
+                fit_on = (pred_val.convolve(e_val, rng=np.random.default_rng(seed)), y_val)
+                applied_to, judged = pred.convolve(e, rng=np.random.default_rng(seed)), y
             makers = {
                 "isotonic": lambda: IsotonicRecalibrator(),
                 "cqr": lambda: ConformalQuantileRecalibrator(levels),
@@ -462,15 +566,15 @@ def recalibration_study(
                     after = fitted.apply(pred)
                     entry[f"{method}/label"] = {
                         "naive": _compact(after, y, seed),
-                        "noise_aware": _compact(after.convolve(e, rng=np.random.default_rng(seed)), y, seed),
+                        "noise_aware": _compact(*_noise_aware(after, y, e, kind, d, seed), seed),
                     }
                 except ValueError as exc:
                     entry[f"{method}/label"] = {"error": str(exc)}
                 try:
-                    fitted = make().fit(pred_val_noisy, y_val, rng=seed)
-                    entry[f"{method}/noise-aware"] = {
-                        "noise_aware": _compact(fitted.apply(pred_noisy), y, seed)
-                    }
+                    fitted = make().fit(*fit_on, rng=seed)
+                    after = fitted.apply(applied_to)
+                    scored = _noise_aware(after, y, e, kind, d, seed) if judged is None else (after, judged)
+                    entry[f"{method}/noise-aware"] = {"noise_aware": _compact(*scored, seed)}
                 except ValueError as exc:
                     entry[f"{method}/noise-aware"] = {"error": str(exc)}
             per_quantity[quantity] = entry
@@ -501,7 +605,9 @@ def evaluate_campaign(
     """Judge every model and quantity, the joint mass-age posterior, and (optionally) recalibration.
 
     All models are judged on the same stars per quantity: a finite truth with a positive error, and a
-    usable prediction from every model.
+    usable prediction from every model. Stars with a truth but no error are judged naive only, apart
+    (``"naive_only"``). Noise-aware judging follows each quantity's kind of truth; derived truths are
+    judged against one draw, ``truth.truth_draws(seed)``, shared by the per-quantity and joint checks.
 
     Args:
         truth: The campaign's stars and truths.
@@ -518,44 +624,62 @@ def evaluate_campaign(
         progress: Called with a line per step.
 
     Returns:
-        JSON-ready ``{"models": {model: {"info", "quantities": {q: evaluate_quantity(...)}}}, "joint",
-        "recalibration", "n_judged"}``.
+        JSON-ready ``{"models": {model: {"info", "quantities": {q: evaluate_quantity(...)}, "naive_only":
+        {q: evaluate_quantity(..., error=None)}}}, "joint", "joint_all" (:mod:`~bayesxp.evaluation.joint_checks`),
+        "recalibration", "n_judged", "n_naive_only",
+        "truth_kind", "noise_aware_treatment"}``.
     """
     say = progress or (lambda _: None)
     out: dict[str, Any] = {
-        "models": {name: {"info": m.info, "quantities": {}} for name, m in models.items()},
+        "models": {name: {"info": m.info, "quantities": {}, "naive_only": {}} for name, m in models.items()},
         "n_judged": {},
+        "n_naive_only": {},
+        "truth_kind": {q: truth.kind_of(q) for q in quantities},
+        "noise_aware_treatment": {q: NOISE_AWARE_TREATMENTS[truth.kind_of(q)] for q in quantities},
         "joint": {},
+        "joint_all": {},
         "recalibration": None,
     }
+    truth_draws = truth.truth_draws(seed)  # {quantity: (N,)}: what derived truths are judged against
     for quantity in quantities:
         rows = judge_rows(truth, quantity, models.values())
         out["n_judged"][quantity] = int(rows.size)
-        if rows.size < 2:
-            say(f"{quantity}: fewer than two stars with a truth, skipped")
-            continue
-        covariates = {k: (v[rows], b) for k, (v, b) in truth.covariates.items()}
-        for name, model in models.items():
-            clock = time.perf_counter()
-            result = evaluate_quantity(
-                model.predictive(quantity, rows),
-                truth.values[quantity][rows],
-                truth.errors[quantity][rows],
-                quantity,
-                covariates,
-                group_bins,
-                min_group_stars,
-                hdi,
-                seed,
-            )
-            out["models"][name]["quantities"][quantity] = result
-            say(f"{name} {quantity}: {rows.size} stars judged ({time.perf_counter() - clock:.1f} s)")
+        apart = naive_only_rows(truth, quantity, models.values())
+        if apart.size:
+            out["n_naive_only"][quantity] = int(apart.size)
+        for part, key, errors in ((rows, "quantities", truth.errors[quantity]), (apart, "naive_only", None)):
+            if part.size < 2:
+                if key == "quantities":
+                    say(f"{quantity}: fewer than two stars with a truth, skipped")
+                continue
+            covariates = {k: (v[part], b) for k, (v, b) in truth.covariates.items()}
+            for name, model in models.items():
+                clock = time.perf_counter()
+                out["models"][name][key][quantity] = evaluate_quantity(
+                    model.predictive(quantity, part),
+                    truth.values[quantity][part],
+                    None if errors is None else errors[part],
+                    quantity,
+                    covariates,
+                    group_bins,
+                    min_group_stars,
+                    hdi,
+                    seed,
+                    truth.kind_of(quantity),
+                    truth_draws[quantity][part],
+                )
+                words = "judged" if errors is not None else "without a truth error judged naive only"
+                say(f"{name} {quantity}: {part.size} stars {words} ({time.perf_counter() - clock:.1f} s)")
     if "mass" in quantities and "age" in quantities:
         rows = np.intersect1d(judge_rows(truth, "mass", models.values()), judge_rows(truth, "age", models.values()))
         out["n_judged"]["mass_age"] = int(rows.size)
+        kind = truth.kind_of("mass")
+        if truth.kind_of("age") != kind:
+            raise ValueError("the joint check needs mass and age of one kind of truth")
         if rows.size >= 2:
             ln_truth, ln_error = _joint_inputs(truth, rows)
             corr = truth.ln_mass_age_corr[rows]
+            ln_draw = np.log(np.stack([truth_draws["mass"][rows], truth_draws["age"][rows]], axis=1))  # [n, 2]
             rng = np.random.default_rng(seed)
             for model_name, model in models.items():
                 draws = model.joint_ln_mass_age(rows)  # [S, n, 2]
@@ -576,10 +700,15 @@ def evaluate_campaign(
                 for name, samples in variants.items():
                     out["joint"][name] = {
                         "model": model_name,
-                        "noise_aware": joint_mass_age(samples, ln_truth, ln_error, corr, seed),
+                        "noise_aware": joint_mass_age(samples, ln_truth, ln_error, corr, seed, kind, ln_draw),
                         "naive": joint_mass_age(samples, ln_truth, None, None, seed),
                     }
             say(f"joint mass-age: {rows.size} stars judged")
+    if all(q in quantities for q in JOINT_ORDER):
+        clock = time.perf_counter()
+        judged = {q: judge_rows(truth, q, models.values()) for q in JOINT_ORDER}
+        out["joint_all"] = evaluate_joint_all(truth, models, judged, truth_draws, seed)
+        say(f"joint checks over all five quantities ({time.perf_counter() - clock:.0f} s)")
     if validation is not None:
         truth_val, models_val = validation
         clock = time.perf_counter()

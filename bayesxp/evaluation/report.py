@@ -15,10 +15,12 @@ from bayesxp.evaluation.config import GROUP_LEVELS, REPORT_LEVELS
 from bayesxp.evaluation.figures import FIGURES
 from bayesxp.evaluation.judge import coverage_cells
 from bayesxp.evaluation.truth import COVARIATE_TITLES
+from bayesxp.evaluation.truth_noise import NOISE_AWARE_TREATMENTS, TRUTH_KINDS
 from bayesxp.quantities import QUANTITIES, unit_name
 
 __all__ = [
     "NOTES",
+    "CATALOGUE_COVARIATES",
     "format_number",
     "format_pvalue",
     "coverage_cell",
@@ -29,16 +31,26 @@ __all__ = [
 ]
 
 NOTES = [
-    "Noise-aware numbers judge the prediction convolved with the truth's own error (DESIGN: DistMass and "
-    "transferred labels are themselves predictions); naive numbers ignore it. Both are in results.json.",
+    "Noise-aware numbers follow each quantity's kind of truth (results.json: truth_kind, "
+    "noise_aware_treatment). Measured (label = truth + noise: seismic masses and ages, APOGEE Teff, logg, "
+    "[M/H]): the prediction convolved with the truth's own error, judged against the label. Derived (truth "
+    "= label + error, error independent of the label: transferred and DistMass masses and ages, themselves "
+    "predictions): the prediction itself, not widened, judged against one seeded draw of label + error "
+    "(mass and age drawn jointly in ln space with the label's mass-age error correlation; the same draw in "
+    "the per-quantity, joint and recalibration checks). The two are not interchangeable: each treatment "
+    "is miscalibrated on the other kind. Naive numbers ignore the truth's error. All are in results.json.",
     "The baseline's mass and age are predictions of the true value when baseline_propagate_label_error is "
-    "true (its predicted label-transfer error is convolved in); judging them noise-aware then adds the "
-    "truth's error once more, which is right: a noisy label is the true value plus its own noise.",
+    "true (its predicted label-transfer error is convolved in), judged noise-aware like bayesxp's: against "
+    "the truth draw for a derived truth, convolved once more with the truth's error for a measured one "
+    "(a measured label is the true value plus its own noise).",
     "Coverage bands are 95% Jeffreys intervals per level; with L levels tested at once, expect about 5% of "
     "the daggers by chance (use a Bonferroni reading for a pass/fail over all levels).",
     "PIT values of draws are randomised ranks (exactly uniform under calibration for any S).",
 ]
 """Notes at the end of every campaign report."""
+
+CATALOGUE_COVARIATES = ("mass_source", "age_source")
+"""Categorical covariates that name the catalogue of each truth: the report tabulates every group of them."""
 
 
 def format_number(value: Any, digits: int = 3, ok: bool | None = None, large: str = "fixed") -> str:
@@ -116,7 +128,8 @@ def quantity_table(model_results: Mapping[str, Mapping[str, dict]], naive: bool 
 
     Returns:
         Markdown: ``n, bias, std, mad_std, mad_std frac/dex``, coverage at :data:`REPORT_LEVELS` with
-        95% Jeffreys bands (``†``: nominal outside the band), PIT KS p, miscalibration area, CRPS, NLL.
+        95% Jeffreys bands (``†``: nominal outside the band), PIT KS p, miscalibration area, CRPS, NLL;
+        the noise-aware table also names each row's treatment (by kind of truth).
 
     Example:
         >>> from bayesxp.calibration import GaussianPrediction
@@ -130,6 +143,7 @@ def quantity_table(model_results: Mapping[str, Mapping[str, dict]], naive: bool 
         "model",
         "quantity",
         "unit",
+        *([] if naive else ["noise-aware treatment"]),
         "n",
         "bias",
         "std",
@@ -154,6 +168,7 @@ def quantity_table(model_results: Mapping[str, Mapping[str, dict]], naive: bool 
                     model,
                     quantity,
                     unit_name(quantity),
+                    *([] if naive else [t.get("noise_aware_treatment") or NOISE_AWARE_TREATMENTS["measured"]]),
                     str(t["n"]),
                     format_number(t["bias"], digits),
                     format_number(t["std"], digits),
@@ -172,7 +187,7 @@ def quantity_table(model_results: Mapping[str, Mapping[str, dict]], naive: bool 
 def _joint_table(joint: Mapping[str, dict]) -> str:
     header = [
         "model",
-        "label noise",
+        "truth's error",
         "n",
         *[f"HDR {a:g}" for a in REPORT_LEVELS],
         "HDR cred. KS p",
@@ -182,8 +197,9 @@ def _joint_table(joint: Mapping[str, dict]) -> str:
     ]
     rows = []
     for name, entry in joint.items():
-        for key, words in (("noise_aware", "added"), ("naive", "none")):
+        for key in ("noise_aware", "naive"):
             r = entry[key]
+            words = (r.get("noise_aware_treatment") or NOISE_AWARE_TREATMENTS["measured"]) if key == "noise_aware" else "ignored"
             cells = coverage_cells(r["hdr_coverage"])
             rows.append(
                 [
@@ -197,6 +213,32 @@ def _joint_table(joint: Mapping[str, dict]) -> str:
                     format_number(r["median_sample_corr"], 2),
                 ]
             )
+    return markdown_table(header, rows)
+
+
+def _joint_all_table(joint_all: Mapping[str, dict]) -> str:
+    header = ["model", "n (all five)", *[f"HDR {a:g}" for a in REPORT_LEVELS], "TARP KS p", "pairs within 0.15",
+              "largest |difference|", "pair: predictive / residual [95% interval] (n)"]
+    rows = []
+    for name, entry in joint_all.items():
+        hdr = coverage_cells(entry["hdr_coverage"]) if entry["hdr_coverage"] else None
+        correlation = entry["correlation"]
+        pairs = correlation["pairs"]
+        details = "; ".join(
+            f"{p['first']}-{p['second']}: {format_number(p['predictive_mean'], 2)} / "
+            f"{format_number(p['residual'], 2)} [{format_number(p['residual_low'], 2)}, "
+            f"{format_number(p['residual_high'], 2)}] ({p['n']})" + ("" if p["consistent"] else " †")
+            for p in pairs
+        )
+        rows.append([
+            name,
+            str(entry["n_complete"]),
+            *[coverage_cell(hdr[f"{a:g}"]) if hdr else "-" for a in REPORT_LEVELS],
+            format_pvalue(entry["tarp"]["ks_pvalue"]) if entry["tarp"] else "-",
+            f"{sum(p['consistent'] for p in pairs)} / {len(pairs)}",
+            format_number(correlation["max_difference"], 2),
+            details,
+        ])
     return markdown_table(header, rows)
 
 
@@ -223,6 +265,44 @@ def _worst_table(model_results: Mapping[str, Mapping[str, dict]]) -> str:
                 ]
             )
     return markdown_table(header, rows)
+
+
+def _catalogue_table(judged_sets: Sequence[tuple[str, Mapping[str, Mapping[str, dict]]]]) -> str | None:
+    """Every group of the :data:`CATALOGUE_COVARIATES` (per seismic catalogue), or None when there are none."""
+    header = ["model", "quantity", "judged", "grouped by", "catalogue", "n",
+              *[f"cov {a:g}" for a in GROUP_LEVELS], "PIT KS p", "bias", "mad_std"]
+    rows = []
+    for judged, model_results in judged_sets:
+        for model, by_quantity in model_results.items():
+            for quantity in QUANTITIES:
+                groups = by_quantity.get(quantity, {}).get("groups", {})
+                digits = 1 if quantity == "teff" else 3
+                for covariate in CATALOGUE_COVARIATES:
+                    g = groups.get(covariate)
+                    for j, name in enumerate(g["group"] if g else []):
+                        cells = [
+                            coverage_cell({"coverage": g["coverage"][j][k], "lower": g["lower"][j][k],
+                                           "upper": g["upper"][j][k], "consistent": g["consistent"][j][k]})
+                            for k in (_nearest(g["level"], a) for a in GROUP_LEVELS)
+                        ]
+                        rows.append([model, quantity, judged, COVARIATE_TITLES.get(covariate, covariate), str(name),
+                                     str(g["n"][j]), *cells, format_pvalue(g["pit_ks_pvalue"][j]),
+                                     format_number(g["bias"][j], digits), format_number(g["mad_std"][j], digits)])
+    return markdown_table(header, rows) if rows else None
+
+
+def _nearest(levels: Sequence[float], level: float) -> int:
+    return int(np.argmin(np.abs(np.asarray(levels, float) - level)))
+
+
+def _kinds_sentence(results: Mapping[str, Any]) -> str:
+    """Which kind of truth each quantity is, and what noise-aware means for each kind present."""
+    kinds = results.get("truth_kind") or {}
+    if not kinds:
+        return "Each prediction is convolved with the truth's own 1-sigma error before judging."
+    named = ", ".join(f"{q} {k}" for q, k in kinds.items())
+    meanings = " ".join(f"*{k}*: {TRUTH_KINDS[k]}." for k in sorted(set(kinds.values())))
+    return f"Kinds of truth: {named}. {meanings}"
 
 
 def _recalibration_table(recalibration: dict) -> str:
@@ -331,33 +411,68 @@ def report_markdown(results: Mapping[str, Any]) -> str:
     ]
     splits = truth["counts"].get("split_of_stars")
     if splits:
-        count_rows.append(["hash split of these stars", ", ".join(f"{k} {v}" for k, v in splits.items())])
+        count_rows.append(["hash split of these stars (before reserved stars are excluded)", ", ".join(f"{k} {v}" for k, v in splits.items())])
     count_rows += [[f"judged: {k.replace('_', '-')}", str(v)] for k, v in results["n_judged"].items()]
+    count_rows += [
+        [f"judged naive only (no truth error): {k}", str(v)] for k, v in (results.get("n_naive_only") or {}).items()
+    ]
     parts.append(
         "## Stars\n\nJudged per quantity: stars with a finite truth, a positive truth error and a "
-        "usable prediction from every model.\n\n" + markdown_table(["count", "stars"], count_rows)
+        "usable prediction from every model. Stars with a truth but no error of their own are judged naive "
+        "only and reported apart.\n\n" + markdown_table(["count", "stars"], count_rows)
     )
     parts.append(
         "## Per model and quantity, label-noise aware\n\n"
-        "Each prediction is convolved with the truth's own 1-sigma error before judging (the prediction of "
-        "a noisy label). bias = median of (predictive median - truth); std and mad_std (1.4826 x MAD) of the "
-        "same; mad_std frac/dex: mass as a fraction of the truth, age in dex. Coverage of central intervals "
-        "with the 95% Jeffreys band; † marks a nominal level outside it. CRPS and NLL are means over stars "
-        "of the noise-aware prediction.\n\n" + quantity_table(model_results)
+        f"{_kinds_sentence(results)} bias = median of (predictive median - label); std and mad_std (1.4826 x "
+        "MAD) of the same; mad_std frac/dex: mass as a fraction of the truth, age in dex. Coverage of central "
+        "intervals with the 95% Jeffreys band; † marks a nominal level outside it. CRPS and NLL are means over "
+        "stars of the noise-aware comparison.\n\n" + quantity_table(model_results)
     )
     parts.append(
         "## Naive (the prediction as it is, label noise ignored)\n\n"
         + quantity_table(model_results, naive=True)
     )
+    naive_only = {name: m.get("naive_only") or {} for name, m in results["models"].items()}
+    naive_only = {name: by_q for name, by_q in naive_only.items() if by_q}
+    if naive_only:
+        parts.append(
+            "## Truths without an error (naive only, reported apart)\n\n"
+            "Stars whose truth has no error of its own catalogue (seismic: APOKASC-3 v7.0.5 ages, published "
+            "without errors and with runaway values cut at 20 Gyr) are left out of every noise-aware number "
+            "above and judged here, naive only, against the value as it is.\n\n"
+            + quantity_table(naive_only, naive=True)
+        )
+    catalogues = _catalogue_table([("noise-aware", model_results), ("naive only", naive_only)])
+    if catalogues:
+        parts.append(
+            "## Per seismic catalogue\n\n"
+            "Every group of the catalogue covariates (the catalogue each star's mass or age comes from), "
+            "beside the pooled numbers above: coverage (noise-aware, or naive for the stars reported apart) "
+            "with its 95% band, PIT KS p, and the residual bias and mad_std of the predictive median. Groups "
+            "of a few stars say little.\n\n" + catalogues
+        )
     if results["joint"]:
         parts.append(
             "## Joint (ln mass, ln age)\n\n"
             "HDR: coverage of Gaussian highest-density regions fitted to half of each star's draws (exactly "
-            "uniform credibility under calibration); TARP: Lemos et al. 2023 expected coverage. 'added': the "
-            "truth's label noise (ln-space errors, with the transfer's correlation on the test split) is "
-            "added to the draws. The baseline has no joint posterior: its draws are independent marginals. "
+            "uniform credibility under calibration); TARP: Lemos et al. 2023 expected coverage. The truth's "
+            "error (ln space, with the truth's mass-age error correlation: the transfer's on the test split, "
+            "the catalogue-implied one for seismic truths) enters by kind: measured, correlated noise is "
+            "added to the draws; derived, the draws are judged against the truth's draw of label + error. "
+            "The baseline has no joint posterior: its draws are independent marginals. "
             "'mass-age correlation removed': bayesxp's age draws permuted per star, as a control.\n\n"
             + _joint_table(results["joint"])
+        )
+    if results.get("joint_all"):
+        parts.append(
+            "## Joint checks over all five quantities\n\n"
+            "Draws of (Teff, logg, [M/H], ln mass, ln age), each quantity treated by its kind of truth as above. "
+            "HDR: 5-D Gaussian highest-density regions (stars with all five truths); TARP as above. "
+            "Correlations: for each pair, the mean over stars of the per-star predictive Spearman correlation "
+            "against the Spearman correlation of the standardised residuals (truth - mean) / std across the stars "
+            "with both truths, with its 95% bootstrap interval; a pair passes when the two differ by at most "
+            "0.15. 'draws decoupled': every quantity's draws permuted per star (same marginals, no "
+            "correlation), the wrong model these checks must reject.\n\n" + _joint_all_table(results["joint_all"])
         )
     parts.append(
         "## Worst subgroups (noise-aware)\n\n"
@@ -372,11 +487,13 @@ def report_markdown(results: Mapping[str, Any]) -> str:
         parts.append(
             "## Recalibration\n\n"
             f"Fitted on {recal['fitted_on']['n_stars']} validation stars ({recal['fitted_on']['description']}), "
-            "judged here. Fit space 'label': the raw prediction fitted against the validation labels (intervals "
-            "for the *label*; judged naive and with the truth's noise added on top, which double counts the "
-            "label noise if the labels are as noisy as the truths); 'noise-aware': the prediction convolved "
-            "with the validation labels' errors, applied to this campaign's prediction convolved with its "
-            f"truths' errors. CQR conformalises the levels {', '.join(f'{a:g}' for a in recal['levels_cqr'])}."
+            "judged here, noise-aware by this campaign's kind of truth. Fit space 'label': the raw prediction "
+            "fitted against the validation labels (intervals for the *label*; judged naive and noise-aware); "
+            "'noise-aware', by the validation labels' kind: derived (transferred mass and age), the prediction "
+            "fitted against the validation labels' own draw of label + error and applied to this campaign's "
+            "prediction; measured (APOGEE labels), the prediction convolved with the validation labels' "
+            "errors, applied to this campaign's prediction convolved with its truths' errors. CQR "
+            f"conformalises the levels {', '.join(f'{a:g}' for a in recal['levels_cqr'])}."
             "\n\n" + _recalibration_table(recal)
         )
     parts.append(

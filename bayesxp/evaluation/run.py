@@ -180,8 +180,9 @@ def run_campaign(
     Returns:
         The JSON-ready results (also ``results.json``): ``campaign``, ``command``, ``config``,
         ``versions``, ``truth`` (kind, description, counts), ``model_sources``, ``covariates``,
-        ``models`` (``{model: {"info", "quantities": {q: evaluate_quantity(...)}}}``), ``n_judged``,
-        ``joint``, ``recalibration``, ``notes``, ``timing``, ``runtime_seconds``, ``files``.
+        ``models`` (``{model: {"info", "quantities": {q: evaluate_quantity(...)}, "naive_only": {q: ...}}}``),
+        ``n_judged``, ``n_naive_only``, ``truth_kind`` and ``noise_aware_treatment`` per quantity, ``joint``,
+        ``recalibration``, ``notes``, ``timing``, ``runtime_seconds``, ``files``.
 
     Raises:
         BayesXPError: Unreadable label files or model folders, a missing data folder.

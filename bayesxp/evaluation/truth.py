@@ -3,12 +3,16 @@
 - :func:`truth_from_training_set`, :func:`truth_of_test_split`, :func:`validation_truth`: TrainingSet stars
   with their mass and age labels (label transfer) and APOGEE ASPCAP Teff, logg, [M/H];
 - :func:`seismic_dev_truth`: the seismic dev stars' consensus asteroseismic mass and age
-  (:func:`bayesxp.labels.seismic_truth.seismic_dev_consensus`) on their XP library rows;
+  (:func:`bayesxp.labels.seismic_truth.seismic_dev_consensus`) on their XP library rows, with the mass-age
+  error correlation their catalogues imply;
 - :func:`distmass_truth`: DistMass mass and age matched to the library by APOGEE_ID;
 - :func:`label_truth`: one quantity's truth of TrainingSet stars as the head-to-head benchmark reads it;
 - :func:`subsample`: a seeded random subset (``max_stars``).
 
 Builders take explicit arguments (a file, a data folder, the library, a seed, a cap), never a whole config.
+Each builder names the kind of truth of every quantity (:data:`~bayesxp.evaluation.truth_noise.TRUTH_KINDS`):
+APOGEE Teff, logg, [M/H] and seismic masses and ages are measured; label-transfer and DistMass masses and
+ages are derived.
 """
 
 from __future__ import annotations
@@ -21,11 +25,22 @@ import numpy as np
 import pandas as pd
 
 from bayesxp.errors import InputFileError
+from bayesxp.evaluation.truth_noise import (
+    DERIVED,
+    MEASURED,
+    check_truth_kind,
+    draw_truths,
+    seismic_age_mass_slopes,
+    seismic_ln_mass_age_corr,
+)
 from bayesxp.quantities import LIBRARY_COLUMNS, MODEL_LABELS, SPLITS, unit_name
 
 __all__ = [
     "COVARIATE_TITLES",
     "SEISMIC_COLUMNS",
+    "DERIVED_MASS_AGE",
+    "ALL_MEASURED",
+    "UNJUDGED_ERROR_SOURCES",
     "Truth",
     "truth_from_training_set",
     "truth_of_test_split",
@@ -45,11 +60,25 @@ COVARIATE_TITLES = {
     "evolutionary_state": "evolutionary state",
     "distmass_flag": "DistMass flag",
     "split": "training-set split",
+    "mass_source": "seismic mass catalogue",
+    "age_source": "seismic age catalogue",
 }
 """Titles of the subgroup covariates a truth table carries, for tables and figures."""
 
 SEISMIC_COLUMNS = {"mass": ("seismic_mass", "seismic_mass_err"), "age": ("seismic_age_gyr", "seismic_age_err")}
 """The TrainingSet ``meta`` columns (value, 1-sigma error) of the seismic dev stars' mass and age."""
+
+DERIVED_MASS_AGE = {"teff": MEASURED, "logg": MEASURED, "m_h": MEASURED, "mass": DERIVED, "age": DERIVED}
+"""Kinds of truth of TrainingSet and DistMass stars: APOGEE labels measured, mass and age derived (predicted
+from APOGEE labels by the label transfer or the DistMass network)."""
+
+ALL_MEASURED = {"teff": MEASURED, "logg": MEASURED, "m_h": MEASURED, "mass": MEASURED, "age": MEASURED}
+"""Kinds of truth of the seismic stars: asteroseismic masses and ages and APOGEE labels are all measured."""
+
+UNJUDGED_ERROR_SOURCES = ("scatter_vs_",)
+"""Prefixes of a consensus ``*_err_source`` whose error is not the catalogue's own but measured against another
+catalogue (APOKASC-3 v7.0.5 ages publish none): such a truth keeps its value, loses its error, and is judged
+naive only, apart from the others."""
 
 
 @dataclass
@@ -65,6 +94,8 @@ class Truth:
         ln_mass_age_corr: ``(N,)`` correlation of the mass and age label errors in ln space (0: none known).
         covariates: ``{name: ((N,) values, bins)}``: subgroup covariates; ``bins`` None for categories.
         counts: How many stars each step kept (JSON-ready).
+        truth_kind: ``{quantity: "measured" | "derived"}`` (:data:`~bayesxp.evaluation.truth_noise.TRUTH_KINDS`);
+            a quantity not named is measured.
 
     Example:
         >>> from bayesxp.data.dataset import TrainingSet
@@ -73,6 +104,8 @@ class Truth:
         ...               {"mass": 0.1 * mass}, np.zeros(6), {"mass": (mass, -1)})
         >>> len(truth), truth.take(np.array([0, 2])).values["mass"].tolist()
         (6, [0.8, 1.28])
+        >>> truth.kind_of("mass"), Truth(**{**vars(truth), "truth_kind": {"mass": "derived"}}).kind_of("mass")
+        ('measured', 'derived')
     """
 
     kind: str
@@ -83,9 +116,23 @@ class Truth:
     ln_mass_age_corr: np.ndarray
     covariates: dict[str, tuple[np.ndarray, int | None]]
     counts: dict = field(default_factory=dict)
+    truth_kind: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for kind in self.truth_kind.values():
+            check_truth_kind(kind)
 
     def __len__(self) -> int:
         return len(self.stars)
+
+    def kind_of(self, quantity: str) -> str:
+        """The kind of truth of a quantity: ``"measured"`` (the default) or ``"derived"``."""
+        return self.truth_kind.get(quantity, MEASURED)
+
+    def truth_draws(self, seed: int) -> dict[str, np.ndarray]:
+        """One seeded draw of label + error per star and quantity (:func:`~bayesxp.evaluation.truth_noise.draw_truths`):
+        what a derived truth is judged against; mass and age jointly, with :attr:`ln_mass_age_corr`."""
+        return draw_truths(self.values, self.errors, self.ln_mass_age_corr, seed)
 
     def take(self, index: np.ndarray) -> Truth:
         """The truth of a subset of stars (integer indices or a boolean mask)."""
@@ -99,6 +146,7 @@ class Truth:
             ln_mass_age_corr=self.ln_mass_age_corr[index],
             covariates={k: (v[index], b) for k, (v, b) in self.covariates.items()},
             counts=dict(self.counts),
+            truth_kind=dict(self.truth_kind),
         )
 
 
@@ -146,7 +194,8 @@ def truth_from_training_set(stars: Any, kind: str, description: str) -> Truth:
     Mass and age are ``exp`` of the ``ln_mass`` and ``ln_age`` labels (label transfer, or DistMass when the
     set was built with one), their errors the value times the ln-space error; the mass-age error
     correlation is ``meta["transfer_mass_age_corr"]`` where present. Teff, logg and [M/H] come from the
-    ``teff, logg, fe_h`` columns of ``meta`` and their ``_err`` columns.
+    ``teff, logg, fe_h`` columns of ``meta`` and their ``_err`` columns. Kinds of truth: Teff, logg, [M/H]
+    measured, mass and age derived (:data:`DERIVED_MASS_AGE`).
 
     Args:
         stars: A TrainingSet (any split or subset).
@@ -180,6 +229,7 @@ def truth_from_training_set(stars: Any, kind: str, description: str) -> Truth:
             "n_with_mass": int(np.isfinite(values["mass"]).sum()),
             "n_with_age": int(np.isfinite(values["age"]).sum()),
         },
+        truth_kind=dict(DERIVED_MASS_AGE),
     )
 
 
@@ -228,7 +278,19 @@ def seismic_dev_truth(
     """The seismic dev stars: consensus asteroseismic mass and age, APOGEE Teff, logg, [M/H].
 
     Spectra are the XP library rows ``xp_row`` of the file (every row, not only the selected ones; one row
-    per APOGEE_ID, the highest APOGEE S/N); how many pass the default selection is counted.
+    per APOGEE_ID, the highest APOGEE S/N); how many pass the default selection is counted. Every quantity
+    is a measured truth (:data:`ALL_MEASURED`).
+
+    An error the consensus measured against another catalogue (:data:`UNJUDGED_ERROR_SOURCES`: the
+    APOKASC-3 v7.0.5 ages, published without errors) is dropped: those stars keep their value and are
+    judged naive only, reported apart (``meta["seismic_age_err_source"]`` says why).
+
+    Mass-age error correlation (ln space): seismic ages are derived from the masses, so where a star's mass
+    and age come from the same catalogue, ``corr = clip(b * sigma_lnM / sigma_lnA, -0.99, 0.99)`` with
+    ``b = d ln age / d ln mass`` of a Huber fit of ln age on ln mass and [M/H] over every star of that
+    catalogue in :func:`~bayesxp.labels.seismic_truth.merge_seismic_catalogues`
+    (:func:`~bayesxp.evaluation.truth_noise.seismic_age_mass_slopes`; measured: about -3.0 for APOKASC-2,
+    -3.4 for Miglio+2021); elsewhere 0. The slopes are in ``counts["mass_age_error_correlation"]``.
 
     Args:
         path: A CSV in the ``xp_seismic_dev.csv`` layout (None: the data folder's own).
@@ -245,9 +307,10 @@ def seismic_dev_truth(
         179
     """
     from bayesxp.io.library import read_library
-    from bayesxp.labels.seismic_truth import seismic_dev_consensus
+    from bayesxp.labels.seismic_truth import merge_seismic_catalogues, seismic_dev_consensus
 
-    dev = seismic_dev_consensus(path, data_dir=data_dir).reset_index(drop=True)
+    catalogues = merge_seismic_catalogues(data_dir)
+    dev = seismic_dev_consensus(path, data_dir=data_dir, catalogues=catalogues).reset_index(drop=True)
     library = read_library() if library is None else library
     n_library = len(library)
     xp_row = pd.to_numeric(dev["xp_row"], errors="coerce").to_numpy(float)
@@ -281,31 +344,47 @@ def seismic_dev_truth(
             else np.ones(len(rows), bool),
         }
     )
-    for column in ("mass_source", "age_source"):
+    for column in ("mass_source", "age_source", "mass_err_source", "age_err_source"):
         if column in dev:
-            extra[f"seismic_{column}"] = dev[column].astype(str).to_numpy()
+            extra[f"seismic_{column}"] = dev[column].fillna("").astype(str).to_numpy()
+    for quantity, value in (("mass", "seismic_mass"), ("age", "seismic_age_gyr")):
+        source = extra.get(f"seismic_{quantity}_err_source", pd.Series([""] * len(extra))).to_numpy(dtype=str)
+        borrowed = np.isfinite(extra[value].to_numpy(float)) & np.array(
+            [s.startswith(UNJUDGED_ERROR_SOURCES) for s in source], dtype=bool
+        )
+        extra.loc[borrowed, f"{value.replace('_gyr', '')}_err"] = np.nan
+        counts[f"n_{quantity}_without_own_error"] = int(borrowed.sum())
     stars = _stars_from_library(library, rows, extra)
     values, errors = _apogee_truth(stars.meta)
     values["mass"], errors["mass"] = extra["seismic_mass"].to_numpy(), extra["seismic_mass_err"].to_numpy()
     values["age"], errors["age"] = extra["seismic_age_gyr"].to_numpy(), extra["seismic_age_err"].to_numpy()
+    corr, correlation = _seismic_corr(extra, values, errors, catalogues)
     covariates = _common_covariates(stars, values["mass"])
     covariates["evolutionary_state"] = (extra["seismic_evolutionary_state"].to_numpy(), None)
     covariates["split"] = (stars.split.astype(str), None)
+    for column in ("mass_source", "age_source"):
+        if f"seismic_{column}" in extra:
+            named = extra[f"seismic_{column}"].replace("", "none").to_numpy(dtype=str)
+            covariates[column] = (named, None)
     counts.update(
         {
             "n_stars": len(stars),
             "n_with_mass": int(np.isfinite(values["mass"]).sum()),
             "n_with_age": int(np.isfinite(values["age"]).sum()),
             "split_of_stars": {s: int((stars.split == s).sum()) for s in SPLITS},
+            "mass_age_error_correlation": correlation,
         }
     )
     source = "xp_seismic_dev.csv of the data folder" if path is None else str(path)
     description = (
         f"consensus asteroseismic mass and age of the seismic dev stars ({source}) with their own "
         "errors; APOGEE DR17 ASPCAP Teff, logg, [M/H] (fe_h) with theirs; spectra: the XP library "
-        "rows xp_row. Their mass and age were withheld from every training label; stars of the "
-        "train hash split had their spectra and APOGEE labels seen in training (the 'split' "
-        "subgroups separate them)"
+        "rows xp_row. Their mass and age were withheld from every training label, and every dev star is "
+        "on reserved_stars.csv: a model trained with exclude_reserved (the shipped one) never saw their "
+        "spectra or labels (the 'split' subgroups are the hash split they would otherwise have had). "
+        "All are measured truths. Ages without an error of their own "
+        f"catalogue (APOKASC-3 v7.0.5: {counts['n_age_without_own_error']} stars) are judged naive only and "
+        f"reported apart. {correlation['summary']}"
     )
     return Truth(
         kind="seismic",
@@ -313,10 +392,48 @@ def seismic_dev_truth(
         stars=stars,
         values=values,
         errors=errors,
-        ln_mass_age_corr=np.zeros(len(stars)),
+        ln_mass_age_corr=corr,
         covariates=covariates,
         counts=counts,
+        truth_kind=dict(ALL_MEASURED),
     )
+
+
+def _seismic_corr(
+    extra: pd.DataFrame,
+    values: dict[str, np.ndarray],
+    errors: dict[str, np.ndarray],
+    catalogues: pd.DataFrame,
+) -> tuple[np.ndarray, dict]:
+    """Per-star ln mass-age error correlation of seismic truths, and its record (see :func:`seismic_dev_truth`)."""
+    slopes = seismic_age_mass_slopes(catalogues)
+    n = len(extra)
+    mass_source = extra.get("seismic_mass_source", pd.Series([""] * n)).to_numpy(dtype=str)
+    age_source = extra.get("seismic_age_source", pd.Series([""] * n)).to_numpy(dtype=str)
+    slope = np.array(
+        [slopes[m]["slope_ln_age_ln_mass"] if m == a and m in slopes else np.nan for m, a in zip(mass_source, age_source)]
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = seismic_ln_mass_age_corr(
+            errors["mass"] / values["mass"], errors["age"] / values["age"], slope
+        )  # (N,)
+    used = corr != 0
+    words = ", ".join(f"{name} {fit['slope_ln_age_ln_mass']:.2f} ({fit['n_stars']} stars)" for name, fit in slopes.items())
+    record = {
+        "formula": "corr = clip(b * sigma_lnM / sigma_lnA, -0.99, 0.99) where mass and age come from the same "
+        "catalogue (0 elsewhere); b = d ln age / d ln mass of a Huber fit of ln age on ln mass and [M/H] over "
+        "every star of that catalogue in the merged seismic catalogues",
+        "slopes": slopes,
+        "n_stars_correlated": int(used.sum()),
+        "median_corr_of_correlated": float(np.median(corr[used])) if used.any() else None,
+        "n_clipped": int(np.sum(np.abs(corr) >= 0.99)),
+    }
+    median = f"{record['median_corr_of_correlated']:.2f}" if used.any() else "-"
+    record["summary"] = (
+        f"Mass-age error correlation (ln space): {record['formula']}; slopes b: {words}; "
+        f"{record['n_stars_correlated']} stars correlated, median {median}"
+    )
+    return corr, record
 
 
 def distmass_truth(
@@ -428,6 +545,7 @@ def distmass_truth(
         ln_mass_age_corr=np.zeros(len(stars)),
         covariates=covariates,
         counts=counts,
+        truth_kind=dict(DERIVED_MASS_AGE),
     )
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "TransferReport",
     "fit_and_evaluate",
     "apply_transfer",
+    "label_only_examples",
 ]
 
 #: Input-label provenance of a training star.
@@ -406,3 +407,50 @@ def apply_transfer(model: LabelTransfer, library_meta: pd.DataFrame) -> pd.DataF
         "transfer_epistemic_ln_age_err": prediction.epistemic_std[:, 1],
         "transfer_in_domain": model.in_domain(features) & np.isfinite(features).all(axis=1),
     })
+
+
+def label_only_examples(library_meta: pd.DataFrame, label_error: dict[str, float], seed: int = 0,
+                        data_dir: object = None) -> tuple[pd.DataFrame, dict]:
+    """The seismic training stars as label-only examples: APOGEE-scale labels with seismic mass and age.
+
+    The stars and labels of :func:`transfer_training_table` (every XP-library star and every dev star left
+    out; hence every reserved star, all of which are library stars), in the label names of
+    :data:`~bayesxp.quantities.TARGET_LABELS`: ``teff, logg, m_h`` (= [Fe/H], as the library's), ``alpha_m``,
+    ``ln_mass, ln_age`` (consensus seismic truth), each with an ``_err`` column; ``apogee_id`` and ``kic``
+    name the star. A seismic logg gets the
+    measured ASPCAP-like noise (:func:`measure_logg_noise`, seeded) and that noise as its error, as the label
+    transfer does; Teff, [M/H], [alpha/M] get ``label_error`` (e.g. the library's median ASPCAP errors).
+
+    Args:
+        library_meta: The XP library's per-row table (``apogee_id``; its stars are left out).
+        label_error: ``{"teff", "m_h", "alpha_m": 1-sigma}`` given to the context labels.
+        seed: Seed of the logg noise.
+        data_dir: Folder holding ``seismic/`` and ``xp_seismic_dev.csv``.
+
+    Returns:
+        ``(table, info)``: info holds the counts (stars, with mass, with age) and the logg noise.
+    """
+    catalogues = merge_seismic_catalogues(data_dir)
+    dev = seismic_dev_consensus(data_dir=data_dir)
+    library_ids = set(library_meta["apogee_id"])
+    table, info = transfer_training_table(catalogues, library_ids, dev)
+    noise = measure_logg_noise(catalogues, library_ids, data_dir)["logg_noise"]
+    seismic_logg = table["logg_is_seismic"].to_numpy(bool)
+    draw = np.random.default_rng(seed).normal(0.0, noise, len(table))
+    out = pd.DataFrame({
+        "apogee_id": table["apogee_id"].to_numpy(), "kic": table["kic"].to_numpy(),
+        "teff": table["teff"].to_numpy(float), "teff_err": label_error["teff"],
+        "logg": table["logg"].to_numpy(float) + np.where(seismic_logg, draw, 0.0), "logg_err": noise,
+        "m_h": table["fe_h"].to_numpy(float), "m_h_err": label_error["m_h"],
+        "alpha_m": table["alpha_m"].to_numpy(float), "alpha_m_err": label_error["alpha_m"],
+    })
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, value, error in (("ln_mass", "mass", "mass_err"), ("ln_age", "age_gyr", "age_err")):
+            v, e = table[value].to_numpy(float), table[error].to_numpy(float)
+            out[name] = np.where(v > 0, np.log(v), np.nan)
+            out[f"{name}_err"] = np.where((v > 0) & (e > 0), e / v, np.nan)
+    keep = np.isfinite(out[["teff", "logg", "m_h"]].to_numpy()).all(axis=1) & np.isfinite(out["ln_mass"].to_numpy())
+    out = out[keep].reset_index(drop=True)
+    counts = {"n_stars": int(len(out)), "n_with_age": int(np.isfinite(out["ln_age"]).sum()),
+              "logg_noise": float(noise), "excluded": info.get("excluded", {})}
+    return out, counts

@@ -5,12 +5,13 @@ Table, a pandas DataFrame, a :class:`~bayesxp.spectra.SampledSpectra` or a file:
 :func:`bayesxp.xp.inputs.as_spectra`) into a :class:`~bayesxp.posterior.Posterior` over mass, age, Teff,
 logg and [M/H].
 
-Heads (see :mod:`bayesxp.model.heads`): ``mass_age`` (joint over ln mass and ln age, from the ``ln_mass`` and
-``ln_age`` request embeddings) and one per atmospheric label (``teff``, ``logg``, ``m_h``). Each head reads
-frozen backbone embeddings; its training stars are seen twice, with spectrum+colours and with the
-spectrum alone as context, so it serves both kinds of input. Or, opted in by ``HeadFittingConfig.joint``, one
-head ``joint`` over all five (:mod:`bayesxp.model.joint_head`, features from the five request embeddings:
-:func:`joint_embedding`), whose draws are fresh for any number of samples and never on a physical bound.
+Heads: the shipped model has one head ``joint`` over all five quantities (``HeadFittingConfig.joint``;
+:mod:`bayesxp.model.joint_head`, features from the five request embeddings: :func:`joint_embedding`), whose
+draws are fresh for any number of samples, jointly distributed, and never on a physical bound; each of its
+fitting stars is seen once, half with spectrum+colours and half with the spectrum alone as context. Without
+``joint`` (see :mod:`bayesxp.model.heads`): ``mass_age`` (joint over ln mass and ln age, from the ``ln_mass``
+and ``ln_age`` request embeddings) and one per atmospheric label (``teff``, ``logg``, ``m_h``), each star seen
+in both contexts; their draws resample stored weight draws, and the separate heads share standard normals.
 Fitting lives in :mod:`bayesxp.model.fit_heads`, the model folder in :mod:`bayesxp.model.bayesian_folder`.
 """
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from bayesxp.config import load_config
 from bayesxp.data.dataset import DataConfig, TrainingSet, build_training_set
+from bayesxp.data.summary import training_stars_record
 from bayesxp.model.bayesian import CONTEXTS, DOMAIN_LABELS, BayesXPModel, joint_embedding
 from bayesxp.model.features import FeatureMap
 from bayesxp.model.folder import load_foundation, read_manifest
@@ -147,7 +148,8 @@ def _fit_joint(model: BayesXPModel, part: TrainingSet, tokens: Tokens, config: H
         raise ValueError(f"joint head: only {int(rows.sum())} stars of the {config.fit_split} split have a label; "
                          f"too few to fit {config.joint_features} features")
     embedding = _joint_features(model, tokens.take(np.flatnonzero(rows)), contexts[rows])  # (N, 5 D)
-    feature_map = FeatureMap(config.joint_features).fit(embedding)
+    blocks = len(JOINT_LABELS) if config.joint.feature_blocks else 1
+    feature_map = FeatureMap(config.joint_features, blocks=blocks).fit(embedding)
     fit = fit_joint_head(feature_map.transform(embedding), targets[rows], label_cov[rows],
                          observed_mask=np.isfinite(targets[rows]), config=config.joint,
                          keys=source_id_keys(part.source_id[rows]))
@@ -292,4 +294,6 @@ def fit_heads_folder(foundation_dir: str | Path, output_dir: str | Path,
     model = fit_heads(foundation, training_set, config, method=method, progress=progress)
     model.domain = mass_age_domain(training_set)
     return model.save(output_dir, summary={"foundation": manifest.get("summary", {}), "head_method": method,
-                                           "heads_seconds": time.perf_counter() - start})
+                                           "heads_seconds": time.perf_counter() - start,
+                                           "training_stars": training_stars_record(
+                                               training_set, data_config.exclude_reserved)})

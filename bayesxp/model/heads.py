@@ -117,7 +117,8 @@ class HeadFittingConfig:
             with a joint head they are not. A fitted model saves it with ``likelihood`` resolved (never
             ``"auto"``); ``joint.selection_fraction`` is its own held-out share.
         joint_features: PCA components of the joint head's features (the concatenated request embeddings of
-            the five labels, one :class:`~bayesxp.model.features.FeatureMap`). A field here, not in
+            the five labels, one :class:`~bayesxp.model.features.FeatureMap`), per label block when
+            ``joint.feature_blocks`` is set. A field here, not in
             :class:`~bayesxp.model.joint_head.JointHeadConfig`: the reduction belongs to the feature map, and the
             joint head takes any feature width.
     """

@@ -11,6 +11,11 @@ latent space ``v`` standardised on the fitting stars (:mod:`bayesxp.model.joint_
   correlation (including the strong mass-age one) is reachable at any rank, zero weights mean independent
   outputs, and the partial correlations are bounded by construction (|tanh| <= 0.995), so no weight
   draw gives a singular covariance.
+- features: with ``feature_blocks`` (the shipped setting) ``z_i`` is five blocks, one per label's request
+  embedding (:class:`~bayesxp.model.features.FeatureMap` with ``blocks=5``); a label's location and scale
+  read only its own block (ln mass and ln age both of theirs), the partial correlations read all of them.
+  Measured on one backbone: one PCA of the five embeddings concatenated (32 features) gave test-split Teff
+  mad_std 52.4 K, the blocks (5 x 32) 44.7 K against 44.2 K for a separate Teff head.
 - families: ``"gaussian"`` (``MultivariateNormal``), ``"student_t"`` (``MultivariateStudentT``, one global
   ``df = 2 + exp(log_df)`` > 2, so its variance ``scale^2 df / (df - 2)`` exists), ``"mixture"`` (two full
   Gaussian components with per-star weights, ``MixtureSameFamily``), or ``"auto"``: each fitted on the
@@ -73,6 +78,32 @@ _DERIVED_DIMS = [j for j, bounded in enumerate(BOUNDED) if bounded]
 _DTYPE = torch.float64
 
 
+def _feature_mask(n_features: int, n_components: int, blocked: bool) -> torch.Tensor:
+    """``(F, n_out)`` 0/1: which features each output reads (:attr:`JointHeadConfig.feature_blocks`).
+
+    Example:
+        >>> mask = _feature_mask(10, 1, True)  # blocks of 2 features
+        >>> mask[:, :5].int().T.tolist()  # locations: own block; ln mass and ln age read both of theirs
+        [[1, 1, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]]
+    """
+    n_out = _PER_COMPONENT * n_components + (1 if n_components > 1 else 0)
+    mask = torch.ones(n_features, n_out, dtype=_DTYPE)
+    if not blocked:
+        return mask
+    if n_features % _DIM:
+        raise ValueError(f"feature_blocks needs {_DIM} equal feature blocks, not {n_features} features")
+    width = n_features // _DIM
+    reads = [[j] if not BOUNDED[j] else _DERIVED_DIMS for j in range(_DIM)]
+    for k in range(n_components):
+        for j in range(_DIM):
+            rows = torch.zeros(n_features, dtype=_DTYPE)
+            for block in reads[j]:
+                rows[block * width : (block + 1) * width] = 1.0
+            for offset in (0, _DIM):  # location, log scale
+                mask[:, k * _PER_COMPONENT + offset + j] = rows
+    return mask
+
+
 @dataclass(frozen=True)
 class JointHeadConfig:
     """Settings of the joint head (saved with the model).
@@ -92,6 +123,11 @@ class JointHeadConfig:
         selection_fraction: Held-out share of the fitting stars for ``likelihood="auto"``.
         selection_samples: Weight draws of the held-out log score.
         seed: Seed of SVI and of the error draws.
+        feature_blocks: The features are five equal blocks, one per label in
+            :data:`~bayesxp.model.joint_likelihood.JOINT_LABELS` order (each label's own request embedding,
+            :class:`~bayesxp.model.features.FeatureMap` with ``blocks=5``): the location and scale of a label
+            read only its own block (ln mass and ln age read both of theirs), the partial correlations read
+            every block. False: every output reads every feature.
     """
 
     likelihood: str = "auto"
@@ -105,6 +141,7 @@ class JointHeadConfig:
     selection_fraction: float = 0.3
     selection_samples: int = 200
     seed: int = 0
+    feature_blocks: bool = False
 
     def __post_init__(self) -> None:
         if self.likelihood not in (*FAMILIES, "auto"):
@@ -162,6 +199,8 @@ class JointHead(PyroModule):
         self.bias = PyroSample(dist.Normal(zero, scale).expand([self.n_out]).to_event(1))
         if likelihood == "student_t":
             self.log_df = PyroSample(dist.Normal(zero + np.log(10.0), zero + 1.0))
+        self.register_buffer("mask", _feature_mask(n_features, self.n_components, config.feature_blocks),
+                             persistent=False)
         standardisation = torch.as_tensor(standardisation, dtype=_DTYPE)
         self.transform = label_transform(standardisation[0], standardisation[1])
 
@@ -182,7 +221,7 @@ class JointHead(PyroModule):
             A :class:`JointLabelDistribution` with batch ``(N,)`` (one weight draw) or ``(M, N)``.
         """
         draws = weight.shape[:-2]
-        out = z @ weight.reshape(-1, self.n_features, self.n_out) + bias.reshape(-1, 1, self.n_out)  # (M, N, n_out)
+        out = z @ (weight.reshape(-1, self.n_features, self.n_out) * self.mask) + bias.reshape(-1, 1, self.n_out)  # (M, N, n_out)
         if not draws:
             out = out[0]  # (N, n_out)
         k = self.n_components

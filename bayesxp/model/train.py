@@ -35,7 +35,7 @@ from bayesxp.model.folder import save_foundation
 from bayesxp.model.foundation import FoundationModel, ModelSpec, gaussian_nll
 from bayesxp.model.sampling import sample_batch, step_generator
 from bayesxp.model.tokenizer import Tokenizer, Tokens
-from bayesxp.quantities import TARGET_LABELS
+from bayesxp.quantities import LABELS, TARGET_LABELS
 
 __all__ = ["TrainConfig", "RunConfig", "Trainer", "evaluate_labels", "build_model", "train_run", "main"]
 
@@ -96,12 +96,17 @@ class RunConfig:
         model: Tokenizer and backbone.
         train: Optimisation.
         output: Run folder (checkpoints, metrics, the final model folder ``model/``).
+        label_only_seismic: Add the seismic training stars as label-only training examples (no spectrum:
+            APOGEE-scale labels with their seismic mass and age,
+            :func:`~bayesxp.labels.seismic_training.label_only_examples`); the tokenizer's normalisation and
+            the validation stay the library's.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelSpec = field(default_factory=ModelSpec)
     train: TrainConfig = field(default_factory=TrainConfig)
     output: str = "runs/foundation"
+    label_only_seismic: bool = False
 
 
 def _learning_rate(step: int, config: TrainConfig) -> float:
@@ -405,6 +410,25 @@ def build_model(training_set: TrainingSet, spec: ModelSpec) -> tuple[FoundationM
     return model, train_tokens, val_tokens
 
 
+def label_only_tokens(tokenizer: Tokenizer, training_set: TrainingSet, data: DataConfig) -> tuple[Tokens, dict]:
+    """Tokens of the seismic label-only examples (:attr:`RunConfig.label_only_seismic`): no spectral or
+    photometric token; Teff, [M/H], [alpha/M] errors the training split's median label errors."""
+    from bayesxp.io.library import read_library
+    from bayesxp.labels.seismic_training import label_only_examples
+
+    train = training_set.subset("train")
+    typical = {name: float(np.nanmedian(train.label_error[:, LABELS.index(name)])) for name in ("teff", "m_h", "alpha_m")}
+    library = read_library(Path(data.library) if data.library else None)
+    table, counts = label_only_examples(library.meta, typical, data_dir=data.data_dir)
+    labels = np.full((len(table), len(LABELS)), np.nan, np.float32)
+    errors = np.full_like(labels, np.nan)
+    for name in TARGET_LABELS:
+        labels[:, LABELS.index(name)] = table[name].to_numpy(float)
+        errors[:, LABELS.index(name)] = table[f"{name}_err"].to_numpy(float)
+    flux = np.full((len(table), train.flux.shape[1]), np.nan, np.float32)
+    return tokenizer.encode(flux, flux, labels, errors), counts
+
+
 def train_run(config: RunConfig, progress: bool = True, training_set: TrainingSet | None = None) -> dict:
     """Train a foundation model end to end and write the model folder ``<output>/model``.
 
@@ -425,13 +449,20 @@ def train_run(config: RunConfig, progress: bool = True, training_set: TrainingSe
     if training_set is None:
         training_set = build_training_set(config.data, progress=progress)
     model, train_tokens, val_tokens = build_model(training_set, config.model)
+    label_only = None
+    if config.label_only_seismic:
+        extra, label_only = label_only_tokens(model.tokenizer, training_set, config.data)
+        train_tokens = Tokens(*(np.concatenate([getattr(train_tokens, k), getattr(extra, k)])
+                                for k in ("values", "errors", "present")))
     output = Path(config.output)
     trainer = Trainer(model, train_tokens, val_tokens, training_set.subset("val"), config.train, output)
     if trainer.rank == 0:
         save_config(config, output / "run_config.yaml")
     summary = trainer.fit(progress=progress)
     summary["parameters"] = sum(p.numel() for p in model.parameters())
-    summary["n_train"] = len(train_tokens)
+    summary["n_train"] = len(train_tokens) - (label_only["n_stars"] if label_only else 0)
+    if label_only:
+        summary["label_only_seismic"] = label_only
     if trainer.rank == 0:
         save_foundation(model, output / "model", summary=summary)
         with atomic_path(output / "summary.json") as tmp:
