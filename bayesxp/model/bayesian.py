@@ -324,6 +324,6 @@ def load(path: str | Path | None = None) -> BayesXPModel:
         >>> import bayesxp
         >>> model = bayesxp.load()
         >>> sorted(model.heads)
-        ['logg', 'm_h', 'mass_age', 'teff']
+        ['joint']
     """
     return load_model(path)

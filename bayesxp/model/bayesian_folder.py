@@ -90,7 +90,7 @@ def load_model(folder: str | Path | None = None) -> BayesXPModel:
 
     Example:
         >>> sorted(load_model().heads)
-        ['logg', 'm_h', 'mass_age', 'teff']
+        ['joint']
     """
     from bayesxp.model.bayesian import BayesXPModel
 
