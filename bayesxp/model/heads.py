@@ -91,7 +91,7 @@ class BayesianHeadConfig:
 #: The model's heads: head name -> the request keys whose embeddings it reads (and whose values it predicts).
 HEADS = {"mass_age": ("ln_mass", "ln_age"), "teff": ("teff",), "logg": ("logg",), "m_h": ("m_h",)}
 
-#: The name of the opt-in joint head over all five labels (``HeadFittingConfig.joint``), in a model's heads and
+#: The name of the joint head over all five labels (``HeadFittingConfig.joint``; the shipped model's), in a model's heads and
 #: its folder; a model has either it or the heads of :data:`HEADS`.
 JOINT_HEAD = "joint"
 
@@ -111,9 +111,10 @@ class HeadFittingConfig:
         selection_fraction: With ``likelihood: auto``, the fraction of the fitting stars (by a hash of the
             source id) held out to choose the likelihood by log predictive density; the chosen family is
             then refitted on all fitting stars.
-        joint: Opt-in: one joint head over (Teff, logg, [M/H], ln mass, ln age) *instead of* the four separate
+        joint: One joint head over (Teff, logg, [M/H], ln mass, ln age) *instead of* the four separate
             heads (:mod:`bayesxp.model.joint_head`; per-star full covariance, bounds as a prior, every draw
-            fresh). None (the default) fits the separate heads; ``mass_age`` and ``labels`` are then used, and
+            fresh); ``configs/heads.yaml`` sets it (the shipped model). None (the dataclass default) fits the
+            separate heads; ``mass_age`` and ``labels`` are then used, and
             with a joint head they are not. A fitted model saves it with ``likelihood`` resolved (never
             ``"auto"``); ``joint.selection_fraction`` is its own held-out share.
         joint_features: PCA components of the joint head's features (the concatenated request embeddings of
