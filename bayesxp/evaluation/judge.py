@@ -641,8 +641,9 @@ def evaluate_campaign(
         "recalibration": None,
     }
     truth_draws = truth.truth_draws(seed)  # {quantity: (N,)}: what derived truths are judged against
+    judged = {q: judge_rows(truth, q, models.values()) for q in quantities}  # the stars of every check below
     for quantity in quantities:
-        rows = judge_rows(truth, quantity, models.values())
+        rows = judged[quantity]
         out["n_judged"][quantity] = int(rows.size)
         apart = naive_only_rows(truth, quantity, models.values())
         if apart.size:
@@ -671,7 +672,7 @@ def evaluate_campaign(
                 words = "judged" if errors is not None else "without a truth error judged naive only"
                 say(f"{name} {quantity}: {part.size} stars {words} ({time.perf_counter() - clock:.1f} s)")
     if "mass" in quantities and "age" in quantities:
-        rows = np.intersect1d(judge_rows(truth, "mass", models.values()), judge_rows(truth, "age", models.values()))
+        rows = np.intersect1d(judged["mass"], judged["age"])
         out["n_judged"]["mass_age"] = int(rows.size)
         kind = truth.kind_of("mass")
         if truth.kind_of("age") != kind:
@@ -706,8 +707,7 @@ def evaluate_campaign(
             say(f"joint mass-age: {rows.size} stars judged")
     if all(q in quantities for q in JOINT_ORDER):
         clock = time.perf_counter()
-        judged = {q: judge_rows(truth, q, models.values()) for q in JOINT_ORDER}
-        out["joint_all"] = evaluate_joint_all(truth, models, judged, truth_draws, seed)
+        out["joint_all"] = evaluate_joint_all(truth, models, {q: judged[q] for q in JOINT_ORDER}, truth_draws, seed)
         say(f"joint checks over all five quantities ({time.perf_counter() - clock:.0f} s)")
     if validation is not None:
         truth_val, models_val = validation

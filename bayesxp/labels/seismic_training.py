@@ -325,6 +325,16 @@ def _log_truth(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return log_truth, log_err
 
 
+def _training_inputs(library_meta: pd.DataFrame, data_dir: object) -> tuple[pd.DataFrame, dict, dict, pd.DataFrame]:
+    """The seismic training table (library and dev stars left out), its info, the measured logg noise and the
+    dev consensus: what the label transfer and the label-only examples both start from."""
+    catalogues = merge_seismic_catalogues(data_dir)
+    dev = seismic_dev_consensus(data_dir=data_dir)
+    library_ids = set(library_meta["apogee_id"])
+    table, info = transfer_training_table(catalogues, library_ids, dev)
+    return table, info, measure_logg_noise(catalogues, library_ids, data_dir), dev
+
+
 def fit_and_evaluate(
     library_meta: pd.DataFrame,
     config: TransferConfig | None = None,
@@ -342,11 +352,7 @@ def fit_and_evaluate(
         The production transfer (fitted on every training star) and the report.
     """
     config = config or TransferConfig()
-    catalogues = merge_seismic_catalogues(data_dir)
-    dev = seismic_dev_consensus(data_dir=data_dir)
-    library_ids = set(library_meta["apogee_id"])
-    table, info = transfer_training_table(catalogues, library_ids, dev)
-    noise = measure_logg_noise(catalogues, library_ids, data_dir)
+    table, info, noise, dev = _training_inputs(library_meta, data_dir)
     logg_noise = config.logg_noise if config.logg_noise is not None else noise["logg_noise"]
     noise["used"] = logg_noise
     held = holdout_mask(table)
@@ -430,11 +436,8 @@ def label_only_examples(library_meta: pd.DataFrame, label_error: dict[str, float
     Returns:
         ``(table, info)``: info holds the counts (stars, with mass, with age) and the logg noise.
     """
-    catalogues = merge_seismic_catalogues(data_dir)
-    dev = seismic_dev_consensus(data_dir=data_dir)
-    library_ids = set(library_meta["apogee_id"])
-    table, info = transfer_training_table(catalogues, library_ids, dev)
-    noise = measure_logg_noise(catalogues, library_ids, data_dir)["logg_noise"]
+    table, info, noise, _ = _training_inputs(library_meta, data_dir)
+    noise = noise["logg_noise"]
     seismic_logg = table["logg_is_seismic"].to_numpy(bool)
     draw = np.random.default_rng(seed).normal(0.0, noise, len(table))
     out = pd.DataFrame({
