@@ -129,7 +129,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     for part in (train, val):  # warm the pseudo-coefficient cache used for fitting
         xp_features(part)
     options = {"config": config, "model_dir": Path(args.model_dir), "retrain": args.retrain, "shared": {},
-               "model": args.bayesxp_model}
+               "model": args.bayesxp_model, "num_samples": args.num_samples}
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     rows: dict[str, list[dict]] = {"test": [], "seismic": []}
     fitted: dict[str, XGBBaseline] = {}
@@ -172,6 +172,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     runtime = time.perf_counter() - started
     result = {
         "command": " ".join(["python", "benchmarks/head_to_head.py", *sys.argv[1:]]),
+        "bayesxp_num_samples": args.num_samples,
         "runtime_seconds": runtime,
         "versions": {"bayesxp": __version__, "xgboost": xgboost.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
@@ -224,6 +225,8 @@ NOTES = [
     "predict stars/s: measured on the test split in this run, end to end from flux (MAP "
     "pseudo-coefficient projection included, no cache; label-error convolution included), on 2 CPU cores "
     "shared with other jobs; the JSON also holds the model-only rate.",
+    "bayesxp: `--num-samples` draws per star (default 1000, as the calibration campaigns; bayesxp_num_samples in "
+    "the JSON), its throughput included.",
 ]
 
 
@@ -253,6 +256,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", default=str(REPO / "configs" / "baseline.yaml"))
     parser.add_argument("--model-dir", default=str(cache_dir() / "baseline-models"))
     parser.add_argument("--bayesxp-model", default=None, help="bayesxp model folder (default: the shipped model)")
+    parser.add_argument("--num-samples", type=int, default=1000,
+                        help="bayesxp draws per star (its throughput is measured with them); the campaigns' 1000: "
+                             "with 200 the medians carry Monte Carlo noise (seismic mass mad_std 0.13-0.18: "
+                             "benchmarks/results/draw_noise.md)")
     parser.add_argument("--retrain", action="store_true", help="train even if an identical saved model exists")
     parser.add_argument("--tune", action="store_true", help="run the cross-validated search only")
     args = parser.parse_args(argv)

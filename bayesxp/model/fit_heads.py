@@ -39,7 +39,8 @@ from bayesxp.model.joint_likelihood import JOINT_LABELS
 from bayesxp.model.tokenizer import Tokenizer, Tokens
 from bayesxp.quantities import hash_bucket, source_id_keys
 
-__all__ = ["fit_heads", "head_targets", "joint_targets", "joint_contexts", "mass_age_domain", "fit_heads_folder"]
+__all__ = ["fit_heads", "head_targets", "joint_targets", "joint_contexts", "joint_features", "mass_age_domain",
+           "fit_heads_folder"]
 
 
 def head_targets(tokenizer: Tokenizer, training_set: TrainingSet, keys: tuple[str, ...]
@@ -123,8 +124,24 @@ def joint_contexts(source_id: np.ndarray) -> np.ndarray:
     return np.array(CONTEXTS, dtype=object)[bucket]
 
 
-def _joint_features(model: BayesXPModel, tokens: Tokens, contexts: np.ndarray) -> np.ndarray:
-    """``(N, 5 D)`` joint embeddings, each star's in its own context."""
+def joint_features(model: BayesXPModel, tokens: Tokens, contexts: np.ndarray) -> np.ndarray:
+    """The joint head's input before its feature map: each star's five request embeddings, in its own context.
+
+    Args:
+        model: A model (its backbone; the heads are not used).
+        tokens: ``N`` stars' tokens.
+        contexts: ``(N,)`` context names (:func:`joint_contexts`).
+
+    Returns:
+        ``(N, 5 D)`` (:func:`~bayesxp.model.bayesian.joint_embedding` of the context's embeddings per star).
+
+    Example:
+        >>> model = BayesXPModel.load()
+        >>> stars = TrainingSet.synthetic(4, seed=0)
+        >>> tokens = model.tokenizer.encode(stars.flux, stars.flux_error, stars.labels, stars.label_error)
+        >>> joint_features(model, tokens, joint_contexts(stars.source_id)).shape
+        (4, 480)
+    """
     out = None
     for context in CONTEXTS:
         rows = np.flatnonzero(contexts == context)
@@ -147,7 +164,7 @@ def _fit_joint(model: BayesXPModel, part: TrainingSet, tokens: Tokens, config: H
     if rows.sum() < 2 * config.joint_features:
         raise ValueError(f"joint head: only {int(rows.sum())} stars of the {config.fit_split} split have a label; "
                          f"too few to fit {config.joint_features} features")
-    embedding = _joint_features(model, tokens.take(np.flatnonzero(rows)), contexts[rows])  # (N, 5 D)
+    embedding = joint_features(model, tokens.take(np.flatnonzero(rows)), contexts[rows])  # (N, 5 D)
     blocks = len(JOINT_LABELS) if config.joint.feature_blocks else 1
     feature_map = FeatureMap(config.joint_features, blocks=blocks).fit(embedding)
     fit = fit_joint_head(feature_map.transform(embedding), targets[rows], label_cov[rows],

@@ -6,16 +6,22 @@ latent space ``v`` standardised on the fitting stars (:mod:`bayesxp.model.joint_
 
 - per component: location ``mu_i = W z_i + b`` (5), scales ``sigma_i = exp(W_s z_i + b_s) + floor`` (5) and
   a correlation Cholesky factor ``C_i = CorrCholesky(tanh-clamped W_r z_i + b_r)`` (10 partial
-  correlations, each linear in ``z_i``); the latent covariance is ``diag(sigma_i) C_i C_i^T diag(sigma_i)``.
+  correlations, each linear in the features it reads); the latent covariance is ``diag(sigma_i) C_i C_i^T diag(sigma_i)``.
   Why a Cholesky factor and not low-rank plus diagonal: five outputs need only 15 numbers per star, every
   correlation (including the strong mass-age one) is reachable at any rank, zero weights mean independent
   outputs, and the partial correlations are bounded by construction (|tanh| <= 0.995), so no weight
   draw gives a singular covariance.
 - features: with ``feature_blocks`` (the shipped setting) ``z_i`` is five blocks, one per label's request
   embedding (:class:`~bayesxp.model.features.FeatureMap` with ``blocks=5``); a label's location and scale
-  read only its own block (ln mass and ln age both of theirs), the partial correlations read all of them.
-  Measured on one backbone: one PCA of the five embeddings concatenated (32 features) gave test-split Teff
-  mad_std 52.4 K, the blocks (5 x 32) 44.7 K against 44.2 K for a separate Teff head.
+  read only its own block (ln mass and ln age both of theirs). Measured on one backbone: one PCA of the five
+  embeddings concatenated (32 features) gave test-split Teff mad_std 52.4 K, the blocks (5 x 32) 44.7 K
+  against 44.2 K for a separate Teff head.
+- what the partial correlations read (``correlation_features``, ``correlation_components``): in the shipped
+  model, the partial correlation of labels i and j reads the first 3 components of the blocks of i and j.
+  Reading all 160 features, the fitted correlations were diluted: on the test split the mean per-star
+  mass-age correlation was -0.64 against a residual correlation of -0.95, and the held-out log predictive
+  density -4.19 against -3.63 (3 components per block) and -3.67 (one correlation matrix for all stars):
+  ``benchmarks/joint_correlations.py``.
 - families: ``"gaussian"`` (``MultivariateNormal``), ``"student_t"`` (``MultivariateStudentT``, one global
   ``df = 2 + exp(log_df)`` > 2, so its variance ``scale^2 df / (df - 2)`` exists), ``"mixture"`` (two full
   Gaussian components with per-star weights, ``MixtureSameFamily``), or ``"auto"``: each fitted on the
@@ -44,6 +50,7 @@ observation draws for any number of samples.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,30 +84,58 @@ _MAX_PARTIAL = 3.0  # tanh(3) = 0.995: the largest partial correlation
 _DERIVED_DIMS = [j for j, bounded in enumerate(BOUNDED) if bounded]
 _DTYPE = torch.float64
 
+#: What the partial correlations read (:attr:`JointHeadConfig.correlation_features`).
+CORRELATION_FEATURES = ("all", "pairs", "none")
 
-def _feature_mask(n_features: int, n_components: int, blocked: bool) -> torch.Tensor:
-    """``(F, n_out)`` 0/1: which features each output reads (:attr:`JointHeadConfig.feature_blocks`).
+
+def _feature_mask(n_features: int, n_components: int, blocked: bool, correlations: str = "all",
+                  leading: int | None = None) -> torch.Tensor:
+    """``(F, n_out)`` 0/1: which features each output reads (:attr:`JointHeadConfig.feature_blocks`,
+    :attr:`JointHeadConfig.correlation_features`, :attr:`JointHeadConfig.correlation_components`).
 
     Example:
         >>> mask = _feature_mask(10, 1, True)  # blocks of 2 features
         >>> mask[:, :5].int().T.tolist()  # locations: own block; ln mass and ln age read both of theirs
         [[1, 1, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]]
+        >>> _feature_mask(10, 1, True, "pairs")[:, -1].int().tolist()  # ln age with ln mass: their blocks
+        [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
+        >>> _feature_mask(10, 1, True, "pairs", leading=1)[:, 10].int().tolist()  # logg with Teff: 1 of each
+        [1, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+        >>> int(_feature_mask(10, 1, True, "none")[:, 10:].sum())  # population correlations: bias only
+        0
     """
+    if correlations not in CORRELATION_FEATURES:
+        raise ValueError(f"correlation_features must be one of {CORRELATION_FEATURES}, not {correlations!r}")
     n_out = _PER_COMPONENT * n_components + (1 if n_components > 1 else 0)
     mask = torch.ones(n_features, n_out, dtype=_DTYPE)
-    if not blocked:
+    if not blocked and correlations == "all" and leading is None:
         return mask
     if n_features % _DIM:
-        raise ValueError(f"feature_blocks needs {_DIM} equal feature blocks, not {n_features} features")
+        raise ValueError(f"feature blocks need a feature count divisible by {_DIM}, not {n_features}")
     width = n_features // _DIM
-    reads = [[j] if not BOUNDED[j] else _DERIVED_DIMS for j in range(_DIM)]
+    first = width if leading is None else leading
+    if not 1 <= first <= width:
+        raise ValueError(f"correlation_components must be in 1..{width} (the block width), not {leading}")
+
+    def rows_of(blocks: Sequence[int], count: int) -> torch.Tensor:
+        """The first ``count`` features of each of ``blocks``."""
+        rows = torch.zeros(n_features, dtype=_DTYPE)
+        for block in blocks:
+            rows[block * width : block * width + count] = 1.0
+        return rows
+
+    reads = [[j] if not BOUNDED[j] else _DERIVED_DIMS for j in range(_DIM)]  # a label's location and scale
+    pairs = torch.tril_indices(_DIM, _DIM, offset=-1).T.tolist()  # the partial correlations, in the order
+    #                                                               CorrCholeskyTransform reads them
     for k in range(n_components):
-        for j in range(_DIM):
-            rows = torch.zeros(n_features, dtype=_DTYPE)
-            for block in reads[j]:
-                rows[block * width : (block + 1) * width] = 1.0
-            for offset in (0, _DIM):  # location, log scale
-                mask[:, k * _PER_COMPONENT + offset + j] = rows
+        start = k * _PER_COMPONENT
+        if blocked:
+            for j in range(_DIM):
+                for offset in (0, _DIM):  # location, log scale
+                    mask[:, start + offset + j] = rows_of(reads[j], width)
+        for column, (i, j) in enumerate(pairs, start=start + 2 * _DIM):
+            blocks = {"all": range(_DIM), "pairs": sorted(set(reads[i]) | set(reads[j])), "none": []}[correlations]
+            mask[:, column] = rows_of(blocks, first)
     return mask
 
 
@@ -126,8 +161,15 @@ class JointHeadConfig:
         feature_blocks: The features are five equal blocks, one per label in
             :data:`~bayesxp.model.joint_likelihood.JOINT_LABELS` order (each label's own request embedding,
             :class:`~bayesxp.model.features.FeatureMap` with ``blocks=5``): the location and scale of a label
-            read only its own block (ln mass and ln age read both of theirs), the partial correlations read
-            every block. False: every output reads every feature.
+            read only its own block (ln mass and ln age read both of theirs); what the partial correlations
+            read is ``correlation_features``. False: the locations and scales read every feature.
+        correlation_features: What the 10 partial correlations read: ``"all"`` (every feature), ``"pairs"``
+            (the partial correlation of labels i and j reads the blocks the locations of i and j read; needs
+            ``feature_blocks``) or ``"none"`` (bias only: one latent correlation matrix for every star; the
+            per-star correlations of mass and age still vary through the bounded transform).
+        correlation_components: With feature blocks, the partial correlations read only the first this many
+            features (principal components) of each block they read; None: the whole block. The shipped model:
+            ``"pairs"`` with 3 (see ``configs/heads.yaml`` for the held-out comparison).
     """
 
     likelihood: str = "auto"
@@ -142,6 +184,8 @@ class JointHeadConfig:
     selection_samples: int = 200
     seed: int = 0
     feature_blocks: bool = False
+    correlation_features: str = "all"
+    correlation_components: int | None = None
 
     def __post_init__(self) -> None:
         if self.likelihood not in (*FAMILIES, "auto"):
@@ -152,6 +196,16 @@ class JointHeadConfig:
         if self.derived_label_error not in ("propagate", "ignore"):
             raise ValueError(f"derived_label_error must be 'propagate' or 'ignore' (no closed-form deconvolution "
                              f"through the bounded transform), not {self.derived_label_error!r}")
+        if self.correlation_features not in CORRELATION_FEATURES:
+            raise ValueError(f"correlation_features must be one of {CORRELATION_FEATURES}, "
+                             f"not {self.correlation_features!r}")
+        if (self.correlation_features == "pairs" or self.correlation_components is not None) and not self.feature_blocks:
+            raise ValueError("correlation_features 'pairs' and correlation_components read the labels' feature blocks: "
+                             "set feature_blocks")
+        if self.correlation_components is not None and (self.correlation_features == "none"
+                                                        or self.correlation_components < 1):
+            raise ValueError(f"correlation_components must be a positive count of features for correlations that "
+                             f"read features, not {self.correlation_components} with {self.correlation_features!r}")
         if not 0.0 < self.selection_fraction < 1.0:
             raise ValueError(f"selection_fraction must be in (0, 1), not {self.selection_fraction}")
 
@@ -199,7 +253,9 @@ class JointHead(PyroModule):
         self.bias = PyroSample(dist.Normal(zero, scale).expand([self.n_out]).to_event(1))
         if likelihood == "student_t":
             self.log_df = PyroSample(dist.Normal(zero + np.log(10.0), zero + 1.0))
-        self.register_buffer("mask", _feature_mask(n_features, self.n_components, config.feature_blocks),
+        self.register_buffer("mask", _feature_mask(n_features, self.n_components, config.feature_blocks,
+                                                         config.correlation_features,
+                                                         config.correlation_components),
                              persistent=False)
         standardisation = torch.as_tensor(standardisation, dtype=_DTYPE)
         self.transform = label_transform(standardisation[0], standardisation[1])

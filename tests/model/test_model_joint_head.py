@@ -470,3 +470,54 @@ def test_log_score_per_star_and_mean(fits):
     per_star = joint_log_score(fits["right"], z, labels, label_cov, num_samples=100, per_star=True)
     assert per_star.shape == (300,) and np.isnan(per_star[:10]).all() and np.isfinite(per_star[10:]).all()
     assert np.isclose(np.nanmean(per_star), mean)
+
+
+# ---------------------------------------------------------------------------------------------- feature blocks
+def _blocked_problem(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Five features, one per label's block; each label's location reads its own, and the ln mass-ln age
+    correlation ``-0.75 - 0.2 tanh(2 z_3)`` (about -0.95..-0.55) reads the mass block alone.
+
+    Returns ``(z (n, 5), labels (n, 5), latent correlation (n,))``."""
+    z = rng.standard_normal((n, 5))
+    rho = -0.75 - 0.2 * np.tanh(2.0 * z[:, 3])
+    e = 0.5 * rng.standard_normal((n, 5))
+    e[:, 4] = rho * e[:, 3] + np.sqrt(1 - rho**2) * e[:, 4]
+    return z, _labels(0.5 * z + e), rho
+
+
+@pytest.mark.parametrize(("features", "learns"), [("pairs", True), ("none", False)])
+def test_pair_correlations_read_their_labels_blocks(features, learns):
+    """Per-star ln mass-ln age correlation on 100 held-out stars against the truth's (4,000 draws each).
+    ``pairs`` (the correlation reads the mass and age blocks) learns how it varies from star to star: mean
+    |error| <= 0.09 (measured 0.069 at 300 and 600 SVI steps: the truth's tanh(2 z) form is not the model's);
+    ``none`` (one latent correlation for every star), the wrong model for these data, cannot: mean |error|
+    >= 0.12 (measured 0.148: the truth's own mean absolute spread about its mean is 0.146)."""
+    rng = np.random.default_rng(11)
+    z, labels, _ = _blocked_problem(1500, rng)
+    config = JointHeadConfig(likelihood="gaussian", svi_steps=300, svi_learning_rate=0.05, feature_blocks=True,
+                             correlation_features=features)
+    fit = fit_joint_head(z, labels, config=config)
+    z_test, _, rho = _blocked_problem(100, rng)
+    truth = np.stack([_labels(0.5 * z_test + e) for e in _blocked_errors(z_test, rho, 4000, rng)])
+    draws = _model_labels(joint_predictive_samples(fit, z_test, num_samples=1000, seed=5))
+    error = np.abs(_correlations(draws)[:, 3, 4] - _correlations(truth)[:, 3, 4]).mean()
+    assert (error <= 0.09) if learns else (error >= 0.12), error
+
+
+def _blocked_errors(z: np.ndarray, rho: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n, N, 5)`` latent errors of :func:`_blocked_problem`."""
+    e = 0.5 * rng.standard_normal((n, len(z), 5))
+    e[..., 4] = rho * e[..., 3] + np.sqrt(1 - rho**2) * e[..., 4]
+    return e
+
+
+def test_correlation_features_settings_are_checked():
+    with pytest.raises(ValueError, match="feature_blocks"):
+        JointHeadConfig(correlation_features="pairs")
+    with pytest.raises(ValueError, match="correlation_components"):
+        JointHeadConfig(feature_blocks=True, correlation_features="none", correlation_components=2)
+    with pytest.raises(ValueError, match="one of"):
+        JointHeadConfig(correlation_features="some")
+    too_many = JointHeadConfig(likelihood="gaussian", feature_blocks=True, correlation_components=3)
+    with pytest.raises(ValueError, match="block width"):
+        fit_joint_head(np.zeros((20, 10)), np.zeros((20, 5)), config=too_many)
