@@ -4,6 +4,7 @@
   write ``summary.md``, ``summary.json`` and ``label_distributions.png``.
 - ``bayesxp demo [--output DIR]``: the main job on the bundled demo stars with the shipped model.
 - ``bayesxp predict --input FILE --output FILE [--model DIR] [--num-samples S]``: posteriors per star.
+- ``bayesxp generate --labels FILE --output FILE [--model DIR]``: the predictive XP spectrum of given labels.
 - ``bayesxp calibrate --config calibration/configs/NAME.yaml [--model DIR] [--labels FILE] [--output DIR]``:
   a calibration campaign.
 - ``bayesxp train --config configs/model.yaml``: train the foundation model.
@@ -18,6 +19,7 @@ import sys
 
 from bayesxp._version import __version__
 from bayesxp.errors import BayesXPError
+from bayesxp.quantities import unit_name
 
 __all__ = ["main", "build_parser"]
 
@@ -52,6 +54,16 @@ def _predict(args: argparse.Namespace) -> int:
                           batch_size=args.batch_size, context=args.context, seed=args.seed, progress=not args.quiet)
     failed = ", ".join(f"{n} {reason}" for reason, n in result["failed"].items()) or "none"
     print(f"wrote {args.output}: {result['stars']} stars, {result['ok']} predicted; no prediction: {failed} "
+          f"({result['seconds']:.1f} s)")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from bayesxp.predict import generate_file
+
+    result = generate_file(args.labels, args.output, model_path=args.model)
+    failed = ", ".join(f"{n} {reason}" for reason, n in result["failed"].items()) or "none"
+    print(f"wrote {args.output}: {result['stars']} rows, {result['ok']} spectra generated; none for: {failed} "
           f"({result['seconds']:.1f} s)")
     return 0
 
@@ -118,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--seed", type=int, default=0)
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(handler=_predict)
+
+    generate = commands.add_parser(
+        "generate", help="the predictive XP spectrum of stars with given labels",
+        description="Generate XP sampled spectra (mean and predictive std on 336..1020 nm) from labels; e.g. "
+                    "bayesxp generate --labels labels.csv --output spectra.parquet, with columns teff, logg, m_h, "
+                    f"alpha_m, mass [{unit_name('mass')}], age [{unit_name('age')}] and optionally bp_rp, j_h, j_k, "
+                    "ak_targ")
+    generate.add_argument("--labels", required=True, help="table of labels (.csv, .ecsv, .fits, .parquet)")
+    generate.add_argument("--output", required=True, help="output table: the labels plus flux, flux_error, status")
+    generate.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    generate.set_defaults(handler=_generate)
 
     calibrate = commands.add_parser(
         "calibrate", help="calibration campaign of a model against labels",

@@ -1,4 +1,4 @@
-"""Batch prediction of a file: the engine behind ``bayesxp predict``.
+"""Batch prediction of a file: the engine behind ``bayesxp predict`` (and ``bayesxp generate``: :func:`generate_file`).
 
 The input is read in batches (:func:`bayesxp.xp.read.iter_spectra`), each batch's posterior summary is
 written as its own Parquet part into ``<output>.partial/`` (atomically), and when every batch is done the
@@ -20,7 +20,7 @@ from astropy.table import Table, vstack
 from bayesxp.errors import BayesXPError, InputFileError
 from bayesxp.io.tables import os_error_reason, read_table, table_format, write_table
 
-__all__ = ["predict_file"]
+__all__ = ["predict_file", "generate_file"]
 
 
 def predict_file(input_path: str | Path, output_path: str | Path, model_path: str | Path | None = None,
@@ -109,3 +109,91 @@ def _restore_units(table: Table) -> None:
         quantity = column.split("_q")[0].removesuffix("_mean").removesuffix("_std")
         if quantity in UNITS and column != quantity:
             table[column].unit = UNITS[quantity]
+
+
+def _array_cells(values: np.ndarray) -> np.ndarray:
+    """``(N, 343)`` -> one bracketed text cell per row (how a CSV holds the library's array columns)."""
+    return np.array(["[" + ", ".join(f"{v:.7g}" for v in row) + "]" for row in values], dtype=object)
+
+
+def generate_file(labels_path: str | Path, output_path: str | Path, model_path: str | Path | None = None,
+                  batch_size: int = 512) -> dict:
+    """``bayesxp generate``: the predictive XP spectrum of every row of a table of labels.
+
+    Reads the columns of :data:`~bayesxp.model.generate.GENERATION_LABELS` (``teff`` [K], ``logg``, ``m_h``,
+    ``alpha_m`` [dex], ``mass`` [Msun], ``age`` [Gyr]) and the optional photometry (``bp_rp``, ``j_h``,
+    ``j_k``, ``ak_targ``), case-insensitively; missing cells are left out of that star's context. Writes the
+    input's columns plus ``flux`` and ``flux_error`` (343 values on 336..1020 nm, 2 nm, flux over its median
+    as in the library; ``flux_error`` the predictive std) and ``status``: a row without any usable label keeps
+    NaN flux and says why. A CSV output holds the arrays as bracketed lists, which ``bayesxp predict`` reads.
+
+    Args:
+        labels_path: Table of labels (any supported suffix).
+        output_path: Output table (format from the suffix), written atomically.
+        model_path: Model folder (default: the shipped model).
+        batch_size: Stars per forward pass.
+
+    Returns:
+        ``{"stars", "ok", "failed": {reason: count}, "seconds"}``.
+
+    Raises:
+        InputFileError: The file is missing, unreadable or has none of the label columns.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = write_table(Table({"teff": [4800.0, np.nan], "logg": [2.5, np.nan], "m_h": [0.0, np.nan]}),
+        ...                 folder / "labels.csv")
+        >>> generate_file(folder / "labels.csv", folder / "spectra.fits")["ok"]
+        1
+        >>> read_table(folder / "spectra.fits")["flux"].shape
+        (2, 343)
+    """
+    from bayesxp.io.tables import require_input_file
+    from bayesxp.model.folder import default_model_path, load_foundation
+    from bayesxp.model.generate import GENERATION_LABELS, generate_spectra, labels_array
+    from bayesxp.quantities import LN_SCALE, PHOTOMETRIC_LABELS
+    from bayesxp.spectra import N_SAMPLES
+
+    start = time.perf_counter()
+    require_input_file(labels_path)
+    table = read_table(labels_path)
+    by_name = {name.lower(): name for name in table.colnames}
+    wanted = [k for k in GENERATION_LABELS + PHOTOMETRIC_LABELS if k in by_name]
+    if not any(k in by_name for k in GENERATION_LABELS):
+        raise InputFileError(labels_path, f"has none of the label columns {', '.join(GENERATION_LABELS)}")
+    n = len(table)
+    values, notes = {}, [[] for _ in range(n)]
+    for key in wanted:
+        column = table[by_name[key]]
+        try:
+            data = np.ma.filled(np.ma.asarray(column).astype(np.float64), np.nan)
+        except (TypeError, ValueError) as exc:
+            raise InputFileError(labels_path, f"is not numeric ({str(exc)[:60]})", column=by_name[key]) from exc
+        bad = np.isinf(data)  # NaN: not given
+        if key in LN_SCALE:
+            bad |= np.isfinite(data) & (data <= 0)
+        for i in np.flatnonzero(bad):
+            notes[i].append(f"{key} {data[i]:g} ignored")
+        values[key] = np.where(bad, np.nan, data)
+    x = labels_array(values, n)
+    usable = np.isfinite(x[:, :len(GENERATION_LABELS)]).any(axis=1)  # photometry alone is not enough
+    flux = np.full((n, N_SAMPLES), np.nan)
+    flux_error = np.full((n, N_SAMPLES), np.nan)
+    if usable.any():
+        generated = generate_spectra(load_foundation(model_path or default_model_path()), x[usable],
+                                     batch_size=batch_size)
+        flux[usable], flux_error[usable] = generated.flux, generated.flux_error
+    status = np.array(["ok" if u else f"no usable label ({', '.join(GENERATION_LABELS)} all missing)"
+                       for u in usable], dtype=object)
+    for i, extra in enumerate(notes):
+        if extra:
+            status[i] = f"{status[i]}; {'; '.join(extra)}"
+    out = table.copy(copy_data=True)
+    text = table_format(output_path) in ("csv", "ascii.csv")
+    out["flux"] = _array_cells(flux) if text else flux
+    out["flux_error"] = _array_cells(flux_error) if text else flux_error
+    out["status"] = status.astype(str)
+    write_table(out, output_path)
+    failed = {reason: int((status == reason).sum()) for reason in np.unique(status[~usable])}
+    return {"stars": n, "ok": int(usable.sum()), "failed": failed, "seconds": time.perf_counter() - start}
