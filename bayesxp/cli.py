@@ -5,6 +5,7 @@
 - ``bayesxp demo [--output DIR]``: the main job on the bundled demo stars with the shipped model.
 - ``bayesxp predict --input FILE --output FILE [--model DIR] [--num-samples S]``: posteriors per star.
 - ``bayesxp generate --labels FILE --output FILE [--model DIR]``: the predictive XP spectrum of given labels.
+- ``bayesxp ppc --input FILE --output FILE [--model DIR]``: posterior predictive check per star.
 - ``bayesxp calibrate --config calibration/configs/NAME.yaml [--model DIR] [--labels FILE] [--output DIR]``:
   a calibration campaign.
 - ``bayesxp train --config configs/model.yaml``: train the foundation model.
@@ -65,6 +66,16 @@ def _generate(args: argparse.Namespace) -> int:
     failed = ", ".join(f"{n} {reason}" for reason, n in result["failed"].items()) or "none"
     print(f"wrote {args.output}: {result['stars']} rows, {result['ok']} spectra generated; none for: {failed} "
           f"({result['seconds']:.1f} s)")
+    return 0
+
+
+def _ppc(args: argparse.Namespace) -> int:
+    from bayesxp.predict import ppc_file
+
+    result = ppc_file(args.input, args.output, model_path=args.model, num_samples=args.num_samples,
+                      context=args.context, seed=args.seed, batch_size=args.batch_size)
+    print(f"wrote {args.output}: {result['stars']} stars, {result['ok']} checked, {result['below_0.01']} with "
+          f"p < 0.01 ({result['seconds']:.1f} s)")
     return 0
 
 
@@ -141,6 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--output", required=True, help="output table: the labels plus flux, flux_error, status")
     generate.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     generate.set_defaults(handler=_generate)
+
+    ppc = commands.add_parser(
+        "ppc", help="posterior predictive check of every star's spectrum",
+        description="Draw each star's labels from its posterior, generate its spectrum, and compare with the observed "
+                    "one: per star the discrepancy over the 80 spectral tokens (chi2) and the posterior predictive "
+                    "p-value; e.g. bayesxp ppc --input XP_SAMPLED.csv --output ppc.csv")
+    ppc.add_argument("--input", required=True, help="any file predict reads")
+    ppc.add_argument("--output", required=True, help="output table: source_id, chi2, n_tokens, ppc_pvalue, status")
+    ppc.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    ppc.add_argument("--num-samples", type=int, default=100, help="posterior draws per star")
+    ppc.add_argument("--context", choices=["full", "spectrum"], default="full")
+    ppc.add_argument("--batch-size", type=int, default=1024, help="stars per batch (bounds memory)")
+    ppc.add_argument("--seed", type=int, default=0)
+    ppc.set_defaults(handler=_ppc)
 
     calibrate = commands.add_parser(
         "calibrate", help="calibration campaign of a model against labels",

@@ -1,4 +1,5 @@
-"""Batch prediction of a file: the engine behind ``bayesxp predict`` (and ``bayesxp generate``: :func:`generate_file`).
+"""Batch prediction of a file: the engine behind ``bayesxp predict`` (and ``bayesxp generate``: :func:`generate_file`;
+``bayesxp ppc``: :func:`ppc_file`).
 
 The input is read in batches (:func:`bayesxp.xp.read.iter_spectra`), each batch's posterior summary is
 written as its own Parquet part into ``<output>.partial/`` (atomically), and when every batch is done the
@@ -20,7 +21,7 @@ from astropy.table import Table, vstack
 from bayesxp.errors import BayesXPError, InputFileError
 from bayesxp.io.tables import os_error_reason, read_table, table_format, write_table
 
-__all__ = ["predict_file", "generate_file"]
+__all__ = ["predict_file", "generate_file", "ppc_file"]
 
 
 def predict_file(input_path: str | Path, output_path: str | Path, model_path: str | Path | None = None,
@@ -197,3 +198,51 @@ def generate_file(labels_path: str | Path, output_path: str | Path, model_path: 
     write_table(out, output_path)
     failed = {reason: int((status == reason).sum()) for reason in np.unique(status[~usable])}
     return {"stars": n, "ok": int(usable.sum()), "failed": failed, "seconds": time.perf_counter() - start}
+
+
+def ppc_file(input_path: str | Path, output_path: str | Path, model_path: str | Path | None = None,
+             num_samples: int = 100, context: str = "full", seed: int = 0, batch_size: int = 1024) -> dict:
+    """``bayesxp ppc``: the posterior predictive check of every star of a file
+    (:func:`~bayesxp.model.ppc.posterior_predictive_check`).
+
+    Args:
+        input_path: Any file ``bayesxp predict`` reads.
+        output_path: Output table (format from the suffix), written atomically: ``source_id``, ``chi2`` (posterior
+            mean of the discrepancy over the spectral tokens), ``n_tokens``, ``ppc_pvalue``, ``status``.
+        model_path: Model folder (default: the shipped model).
+        num_samples: Posterior draws per star.
+        context: ``"full"`` or ``"spectrum"``.
+        seed: Seed of the posterior draws (batch k uses ``seed + k``).
+        batch_size: Stars per batch.
+
+    Returns:
+        ``{"stars", "ok", "below_0.01", "seconds"}``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from bayesxp.data.demo import demo_path
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "ppc.csv"
+        >>> ppc_file(demo_path(), out, num_samples=10, batch_size=2)["stars"]  # doctest: +SKIP
+        240
+    """
+    from bayesxp.model.bayesian import BayesXPModel
+    from bayesxp.model.ppc import posterior_predictive_check
+    from bayesxp.xp.read import iter_spectra
+
+    start = time.perf_counter()
+    model = BayesXPModel.load(model_path)
+    parts = []
+    for k, spectra in enumerate(iter_spectra(input_path, batch_size=batch_size)):
+        result = posterior_predictive_check(model, spectra, num_samples=num_samples, context=context, seed=seed + k)
+        status = np.where(np.asarray(spectra.status) != "ok", np.asarray(spectra.status, dtype=object),
+                          result.status)
+        parts.append(Table({"source_id": np.asarray(result.source_id), "chi2": result.chi2,
+                            "n_tokens": result.n_tokens, "ppc_pvalue": result.pvalue,
+                            "status": np.asarray(status, dtype=str)}))
+    if not parts:
+        raise InputFileError(input_path, "holds no star")
+    table = vstack(parts)
+    write_table(table, output_path)
+    pvalue = np.asarray(table["ppc_pvalue"], float)
+    return {"stars": len(table), "ok": int((np.asarray(table["status"]) == "ok").sum()),
+            "below_0.01": int(np.sum(pvalue < 0.01)), "seconds": time.perf_counter() - start}

@@ -31,7 +31,8 @@ from bayesxp.model.tokenizer import Tokenizer, Tokens
 from bayesxp.quantities import LABELS, LN_SCALE, PHOTOMETRIC_LABELS
 from bayesxp.spectra import WAVELENGTH_NM
 
-__all__ = ["GENERATION_LABELS", "GeneratedSpectra", "label_tokens", "generate_spectra", "labels_array", "observed_tokens"]
+__all__ = ["GENERATION_LABELS", "GeneratedSpectra", "label_tokens", "spectral_tokens", "generate_spectra", "labels_array",
+           "observed_tokens"]
 
 #: Labels a spectrum is generated from, in physical units (mass [Msun] and age [Gyr], not their logarithms);
 #: the photometric ones (:data:`~bayesxp.quantities.PHOTOMETRIC_LABELS`) are optional context.
@@ -203,6 +204,43 @@ def _unpredicted(tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray]:
     return known, np.setdiff1d(np.arange(N_PSEUDO), known)
 
 
+def spectral_tokens(model: FoundationModel, labels: np.ndarray, label_error: np.ndarray | None = None,
+                    batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted spectral tokens alone (what :func:`generate_spectra` maps to flux): cheap for many stars.
+
+    Args:
+        model: A foundation model with the coefficient-token design.
+        labels: ``(N, len(LABELS))`` model labels (:func:`labels_array`); NaN = not given.
+        label_error: Same shape, or None.
+        batch_size: Stars per forward pass.
+
+    Returns:
+        ``(mean (N, T), std (N, T))`` normalised pseudo-coefficients.
+
+    Raises:
+        ValueError: A model with flux-patch tokens, wrongly shaped labels, or a star with no finite label.
+
+    Example:
+        >>> mean, std = spectral_tokens(_shipped(), labels_array({"teff": [4800.0], "logg": [2.5]}))
+        >>> mean.shape, bool((std > 0).all())
+        ((1, 80), True)
+    """
+    tokenizer = model.tokenizer
+    if tokenizer.config.spectral != "coefficients":
+        raise ValueError(f"generation needs the coefficient-token design, not {tokenizer.config.spectral!r} tokens")
+    x = np.asarray(labels, np.float64)
+    if x.ndim != 2 or x.shape[1] != len(LABELS):
+        raise ValueError(f"labels must be (N, {len(LABELS)}) model labels in {LABELS} order, not {x.shape}")
+    empty = ~np.isfinite(x[:, [LABELS.index(k) for k in tokenizer.label_keys]]).any(axis=1)
+    if empty.any():
+        raise ValueError(f"star(s) {np.flatnonzero(empty)[:10].tolist()} have no finite label to generate from")
+    tokens = label_tokens(tokenizer, x, label_error)
+    mean, std, _ = model.predict_tokens(tokens, context_keys=tokenizer.label_keys, request=tokenizer.spectral_keys,
+                                        batch_size=batch_size)
+    rows = [tokenizer.keys.index(k) for k in tokenizer.spectral_keys]
+    return mean * tokenizer.std[rows, 0] + tokenizer.mean[rows, 0], std * tokenizer.std[rows, 0]
+
+
 def generate_spectra(model: FoundationModel, labels: Mapping[str, object] | np.ndarray,
                      label_error: np.ndarray | None = None, batch_size: int = 512) -> GeneratedSpectra:
     """The predictive distribution of the XP spectrum of stars with given labels.
@@ -230,20 +268,8 @@ def generate_spectra(model: FoundationModel, labels: Mapping[str, object] | np.n
     from bayesxp.xp.projection import merged_design_matrix
 
     tokenizer = model.tokenizer
-    if tokenizer.config.spectral != "coefficients":
-        raise ValueError(f"generation needs the coefficient-token design, not {tokenizer.config.spectral!r} tokens")
     x = labels_array(labels) if isinstance(labels, Mapping) else np.asarray(labels, np.float64)
-    if x.ndim != 2 or x.shape[1] != len(LABELS):
-        raise ValueError(f"labels must be (N, {len(LABELS)}) model labels in {LABELS} order, not {x.shape}")
-    empty = ~np.isfinite(x[:, [LABELS.index(k) for k in tokenizer.label_keys]]).any(axis=1)
-    if empty.any():
-        raise ValueError(f"star(s) {np.flatnonzero(empty)[:10].tolist()} have no finite label to generate from")
-    tokens = label_tokens(tokenizer, x, label_error)
-    mean, std, _ = model.predict_tokens(tokens, context_keys=tokenizer.label_keys, request=tokenizer.spectral_keys,
-                                        batch_size=batch_size)
-    rows = [tokenizer.keys.index(k) for k in tokenizer.spectral_keys]
-    token_mean = mean * tokenizer.std[rows, 0] + tokenizer.mean[rows, 0]  # (N, T) physical
-    token_std = std * tokenizer.std[rows, 0]
+    token_mean, token_std = spectral_tokens(model, x, label_error, batch_size)
     known, unknown = _unpredicted(tokenizer)
     prior = tokenizer.prior
     sigma = prior.covariance
