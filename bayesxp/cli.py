@@ -6,6 +6,7 @@
 - ``bayesxp predict --input FILE --output FILE [--model DIR] [--num-samples S]``: posteriors per star.
 - ``bayesxp generate --labels FILE --output FILE [--model DIR]``: the predictive XP spectrum of given labels.
 - ``bayesxp ppc --input FILE --output FILE [--model DIR]``: posterior predictive check per star.
+- ``bayesxp fit-mcmc --input FILE --output DIR [--source-id ID]``: an emcee fit of each star's labels.
 - ``bayesxp calibrate --config calibration/configs/NAME.yaml [--model DIR] [--labels FILE] [--output DIR]``:
   a calibration campaign.
 - ``bayesxp train --config configs/model.yaml``: train the foundation model.
@@ -76,6 +77,15 @@ def _ppc(args: argparse.Namespace) -> int:
                       context=args.context, seed=args.seed, batch_size=args.batch_size)
     print(f"wrote {args.output}: {result['stars']} stars, {result['ok']} checked, {result['below_0.01']} with "
           f"p < 0.01 ({result['seconds']:.1f} s)")
+    return 0
+
+
+def _fit_mcmc(args: argparse.Namespace) -> int:
+    from bayesxp.predict import fit_mcmc_file
+
+    result = fit_mcmc_file(args.input, args.output, model_path=args.model, source_id=args.source_id,
+                           n_walkers=args.n_walkers, n_steps=args.n_steps, burn=args.burn, seed=args.seed)
+    print(f"wrote {args.output}: {result['stars']} stars, {result['ok']} fitted ({result['seconds']:.0f} s)")
     return 0
 
 
@@ -166,6 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
     ppc.add_argument("--batch-size", type=int, default=1024, help="stars per batch (bounds memory)")
     ppc.add_argument("--seed", type=int, default=0)
     ppc.set_defaults(handler=_ppc)
+
+    mcmc = commands.add_parser(
+        "fit-mcmc", help="emcee fit of each star's labels to its spectrum (slow: minutes per star)",
+        description="Sample Teff, logg, [M/H], [alpha/M], mass and age of each star with emcee, the model's "
+                    "generative direction as the likelihood, from the amortised posterior median; writes the chains "
+                    "(ArviZ netCDF), corner plots and summary.csv; e.g. bayesxp fit-mcmc --input stars.csv "
+                    "--output mcmc_out --source-id 1515663692124470528")
+    mcmc.add_argument("--input", required=True, help="any file predict reads")
+    mcmc.add_argument("--output", required=True, help="output folder")
+    mcmc.add_argument("--source-id", type=int, default=None, help="fit only this star")
+    mcmc.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    mcmc.add_argument("--n-walkers", type=int, default=32)
+    mcmc.add_argument("--n-steps", type=int, default=1500)
+    mcmc.add_argument("--burn", type=int, default=500)
+    mcmc.add_argument("--seed", type=int, default=0)
+    mcmc.set_defaults(handler=_fit_mcmc)
 
     calibrate = commands.add_parser(
         "calibrate", help="calibration campaign of a model against labels",

@@ -285,20 +285,40 @@ class Posterior:
         table.meta["samples_per_star"] = self.num_samples
         return table
 
-    def to_arviz(self):  # noqa: ANN201 - arviz.InferenceData
+    def to_arviz(  # noqa: ANN201 - arviz.InferenceData
+        self, posterior_predictive: dict[str, np.ndarray] | None = None,
+        observed_data: dict[str, np.ndarray] | None = None,
+    ):
         """An ArviZ ``InferenceData``: group ``posterior`` with dims ``chain`` (1), ``draw`` (S), ``star`` (N).
+
+        Args:
+            posterior_predictive: Optional ``{name: (S, N, ...)}`` replicated data per posterior draw, e.g. the
+                generated ``flux`` ``(S, N, 343)`` of :func:`bayesxp.model.ppc.posterior_predictive_data`.
+            observed_data: Optional ``{name: (N, ...)}`` the observed data under the same names, e.g. ``flux``.
+                A trailing dim of 343 is ``wavelength`` (nm); ArviZ's ``plot_ppc`` and ``plot_bpv`` read these.
 
         Example:
             >>> post = Posterior({"mass": np.ones((10, 3))}, np.arange(3))
             >>> post.to_arviz().posterior["mass"].shape
             (1, 10, 3)
+            >>> data = post.to_arviz({"flux": np.ones((10, 3, 343))}, {"flux": np.ones((3, 343))})
+            >>> data.posterior_predictive["flux"].shape, data.observed_data["flux"].dims
+            ((1, 10, 3, 343), ('star', 'wavelength'))
         """
         import arviz
 
+        from bayesxp.spectra import N_SAMPLES, WAVELENGTH_NM
+
+        extra = {**(posterior_predictive or {}), **(observed_data or {})}
+        dims = {q: ["star"] for q in self.samples}
+        dims.update({name: ["star", "wavelength"] if np.shape(v)[-1] == N_SAMPLES else ["star"]
+                     for name, v in extra.items()})
         return arviz.from_dict(
             posterior={q: v[None] for q, v in self.samples.items()},
-            coords={"star": np.asarray(self.source_id)},
-            dims={q: ["star"] for q in self.samples},
+            posterior_predictive={k: np.asarray(v)[None] for k, v in (posterior_predictive or {}).items()} or None,
+            observed_data={k: np.asarray(v) for k, v in (observed_data or {}).items()} or None,
+            coords={"star": np.asarray(self.source_id), "wavelength": WAVELENGTH_NM},
+            dims=dims,
             attrs={"units": json_units(self.samples)},
         )
 

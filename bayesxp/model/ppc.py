@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.stats import chi2 as chi2_distribution
 
-from bayesxp.model.generate import labels_array, observed_tokens, spectral_tokens
+from bayesxp.model.generate import flux_draws, labels_array, observed_tokens, spectral_tokens
 from bayesxp.quantities import LABELS, PHOTOMETRIC_LABELS
 
 if TYPE_CHECKING:
     from bayesxp.model.bayesian import BayesXPModel
     from bayesxp.spectra import SampledSpectra
 
-__all__ = ["PPCResult", "ppc_pvalues", "posterior_predictive_check"]
+__all__ = ["PPCResult", "ppc_pvalues", "posterior_predictive_check", "posterior_predictive_data"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,25 @@ class PPCResult:
 
     def __len__(self) -> int:
         return len(self.source_id)
+
+
+def _predictive_tokens(model: BayesXPModel, spectra: SampledSpectra, posterior: object, observed: np.ndarray,
+                       context: str, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ok (N,), mean (S * n_ok, T), std)``: the predicted tokens of every posterior draw of the usable stars
+    (draw-major: row ``s * n_ok + i``), the star's photometry in the context when ``context == "full"``."""
+    from bayesxp.xp.inputs import photometry_labels
+
+    draws = {q: np.asarray(posterior.samples[q], np.float64) for q in ("teff", "logg", "m_h", "mass", "age")}
+    s = draws["teff"].shape[0]
+    ok = np.all([np.isfinite(v).all(axis=0) for v in draws.values()], axis=0) & np.isfinite(observed).any(axis=1)
+    if not ok.any():
+        return ok, np.empty((0, observed.shape[1])), np.empty((0, observed.shape[1]))
+    x = labels_array({q: v[:, ok].ravel() for q, v in draws.items()})  # (S * n_ok, len(LABELS))
+    if context == "full":
+        columns = [LABELS.index(k) for k in PHOTOMETRIC_LABELS]
+        x[:, columns] = np.tile(photometry_labels(spectra.meta)[ok][:, columns], (s, 1))
+    mean, std = spectral_tokens(model.foundation, x, batch_size=batch_size)
+    return ok, mean, std
 
 
 def ppc_pvalues(observed: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,27 +132,61 @@ def posterior_predictive_check(model: BayesXPModel, spectra: SampledSpectra, num
         >>> result.pvalue.shape, result.status.tolist()
         ((3,), ['ok', 'ok', 'ok'])
     """
-    from bayesxp.xp.inputs import photometry_labels
-
     posterior = model.posterior(spectra, num_samples=num_samples, context=context, seed=seed)
     n = len(spectra)
-    draws = {q: np.asarray(posterior.samples[q], np.float64) for q in ("teff", "logg", "m_h", "mass", "age")}
-    s = draws["teff"].shape[0]
-    ok = np.all([np.isfinite(v).all(axis=0) for v in draws.values()], axis=0)  # (N,)
     observed = observed_tokens(model.tokenizer, spectra.flux, spectra.flux_error)
-    ok &= np.isfinite(observed).any(axis=1)
-    x = labels_array({q: v[:, ok].ravel() for q, v in draws.items()})  # (S * n_ok, len(LABELS))
-    if context == "full":
-        columns = [LABELS.index(k) for k in PHOTOMETRIC_LABELS]
-        photometry = photometry_labels(spectra.meta)[ok][:, columns]
-        x[:, columns] = np.tile(photometry, (s, 1))
+    ok, mean, std = _predictive_tokens(model, spectra, posterior, observed, context, batch_size)
+    s = posterior.samples["teff"].shape[0]
     chi2, pvalue = np.full(n, np.nan), np.full(n, np.nan)
     n_tokens = np.isfinite(observed).sum(axis=1)
     if ok.any():
-        mean, std = spectral_tokens(model.foundation, x, batch_size=batch_size)
         shape = (s, int(ok.sum()), mean.shape[1])
         discrepancy, p = ppc_pvalues(observed[ok], mean.reshape(shape), std.reshape(shape))
         chi2[ok], pvalue[ok] = discrepancy.mean(axis=0), p
     status = np.where(ok, "ok", "no posterior or no usable spectrum").astype(object)
     return PPCResult(source_id=np.asarray(spectra.source_id), chi2=chi2, pvalue=pvalue, n_tokens=n_tokens,
                      status=status)
+
+
+def posterior_predictive_data(  # noqa: ANN201 - arviz.InferenceData
+    model: BayesXPModel, spectra: SampledSpectra, num_samples: int = 100, context: str = "full", seed: int = 0,
+    batch_size: int = 512,
+):
+    """The posterior with its posterior predictive spectra, as ArviZ ``InferenceData``.
+
+    Groups: ``posterior`` (the five quantities), ``posterior_predictive`` (``flux``: one spectrum generated per
+    posterior draw, ``(chain 1, draw S, star, wavelength 343)``, tokens drawn from their predictive Gaussian and
+    mapped through the XP basis: :func:`~bayesxp.model.generate.flux_draws`) and ``observed_data`` (``flux``,
+    the observed normalised spectrum). ``arviz.plot_ppc(data, var_names=["flux"])`` and ``arviz.plot_bpv``
+    read them. Stars without a posterior or a usable spectrum keep NaN.
+
+    Args:
+        model: A model with the joint head.
+        spectra: The stars.
+        num_samples: Posterior draws per star.
+        context: ``"full"`` or ``"spectrum"``.
+        seed: Seed of the posterior draws and of the generated spectra.
+        batch_size: Stars per forward pass of the generation.
+
+    Returns:
+        ``arviz.InferenceData``.
+
+    Example:
+        >>> from bayesxp.model.bayesian import BayesXPModel
+        >>> from bayesxp.data.demo import demo_path
+        >>> from bayesxp.io.library import read_sampled_table
+        >>> data = posterior_predictive_data(BayesXPModel.load(), read_sampled_table(demo_path()).take(np.arange(2)),
+        ...                                  num_samples=8)
+        >>> data.posterior_predictive["flux"].shape, data.observed_data["flux"].shape
+        ((1, 8, 2, 343), (2, 343))
+    """
+    posterior = model.posterior(spectra, num_samples=num_samples, context=context, seed=seed)
+    observed = observed_tokens(model.tokenizer, spectra.flux, spectra.flux_error)
+    ok, mean, std = _predictive_tokens(model, spectra, posterior, observed, context, batch_size)
+    s = posterior.samples["teff"].shape[0]
+    generated = np.full((s, len(spectra), spectra.flux.shape[1]), np.nan)
+    if ok.any():
+        flux = flux_draws(model.tokenizer, mean, std, np.random.default_rng(seed))
+        generated[:, ok] = flux.reshape(s, int(ok.sum()), -1)
+    return posterior.to_arviz(posterior_predictive={"flux": generated},
+                              observed_data={"flux": np.asarray(spectra.flux, np.float64)})

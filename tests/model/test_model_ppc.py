@@ -75,3 +75,29 @@ def test_ppc_file_writes_every_star(tmp_path):
     assert np.isnan(pvalue[2]) and out["status"][2] != "ok"
     assert ((pvalue[[0, 1, 3]] >= 0) & (pvalue[[0, 1, 3]] <= 1)).all()
     assert np.isfinite(np.asarray(out["chi2"], float)[[0, 1, 3]]).all()
+
+
+def test_posterior_predictive_data_feeds_arviz(tmp_path):
+    """The InferenceData has the three groups with matching names and dims, and ArviZ's own PPC plots read it."""
+    import arviz
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bayesxp.io.library import read_sampled_table
+    from bayesxp.model.bayesian import BayesXPModel
+    from bayesxp.model.ppc import posterior_predictive_data
+
+    spectra = read_sampled_table(demo_path()).take(np.arange(2))
+    data = posterior_predictive_data(BayesXPModel.load(), spectra, num_samples=12, seed=1)
+    assert {"posterior", "posterior_predictive", "observed_data"} <= set(data.groups())
+    assert data.posterior_predictive["flux"].shape == (1, 12, 2, 343)
+    assert data.posterior_predictive["flux"].dims == ("chain", "draw", "star", "wavelength")
+    assert np.array_equal(data.observed_data["flux"].values, spectra.flux.astype(np.float64))
+    replicated = data.posterior_predictive["flux"].values[0]
+    assert np.isfinite(replicated).all() and np.unique(replicated[:, 0, 100]).size == 12  # a fresh draw each
+    with matplotlib.rc_context({"text.usetex": False}):
+        axes = arviz.plot_ppc(data, var_names=["flux"], num_pp_samples=5)
+        arviz.plot_bpv(data, kind="u_value", var_names=["flux"])
+    assert axes is not None
+    data.to_netcdf(tmp_path / "ppc.nc")
+    assert arviz.from_netcdf(tmp_path / "ppc.nc").posterior_predictive["flux"].shape == (1, 12, 2, 343)
