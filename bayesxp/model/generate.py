@@ -95,18 +95,8 @@ def label_tokens(tokenizer: Tokenizer, labels: np.ndarray, label_error: np.ndarr
         (2, True)
     """
     labels = np.asarray(labels, np.float64)
-    errors = np.zeros_like(labels) if label_error is None else np.nan_to_num(np.asarray(label_error, np.float64))
-    n, k = len(labels), tokenizer.n_keys
-    values = np.zeros((n, k, tokenizer.width), np.float32)
-    token_errors = np.zeros_like(values)
-    present = np.zeros((n, k), bool)
-    for key in tokenizer.label_keys:
-        j, column = tokenizer.keys.index(key), LABELS.index(key)
-        finite = np.isfinite(labels[:, column])
-        values[finite, j, 0] = (labels[finite, column] - tokenizer.mean[j, 0]) / tokenizer.std[j, 0]
-        token_errors[finite, j, 0] = errors[finite, column] / tokenizer.std[j, 0]
-        present[:, j] = finite
-    return Tokens(values, token_errors, present)
+    errors = np.zeros_like(labels) if label_error is None else np.asarray(label_error, np.float64)
+    return tokenizer.encode(None, None, labels, errors)
 
 
 @dataclass(frozen=True)
@@ -204,6 +194,16 @@ def _unpredicted(tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray]:
     return known, np.setdiff1d(np.arange(N_PSEUDO), known)
 
 
+def _left_out_regression(tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(known, unknown, A, S)``: the left-out coefficients given the predicted ones under the prior,
+    ``c_u = mu_u + A (c_k - mu_k) + N(0, S)`` with ``A = Sigma_uk Sigma_kk^-1`` and ``S`` the conditional covariance."""
+    known, unknown = _unpredicted(tokenizer)
+    sigma = tokenizer.prior.covariance
+    gain = sigma[np.ix_(unknown, known)] @ np.linalg.inv(sigma[np.ix_(known, known)])  # (U, T)
+    conditional = sigma[np.ix_(unknown, unknown)] - gain @ sigma[np.ix_(known, unknown)]  # (U, U)
+    return known, unknown, gain, conditional
+
+
 def spectral_tokens(model: FoundationModel, labels: np.ndarray, label_error: np.ndarray | None = None,
                     batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """The predicted spectral tokens alone (what :func:`generate_spectra` maps to flux): cheap for many stars.
@@ -264,11 +264,8 @@ def flux_draws(tokenizer: Tokenizer, token_mean: np.ndarray, token_std: np.ndarr
     """
     from bayesxp.xp.projection import merged_design_matrix
 
-    known, unknown = _unpredicted(tokenizer)
+    known, unknown, gain, conditional = _left_out_regression(tokenizer)
     prior = tokenizer.prior
-    sigma = prior.covariance
-    gain = sigma[np.ix_(unknown, known)] @ np.linalg.inv(sigma[np.ix_(known, known)])
-    conditional = sigma[np.ix_(unknown, unknown)] - gain @ sigma[np.ix_(known, unknown)]
     tril = np.linalg.cholesky(conditional + 1e-12 * np.eye(len(unknown)))
     tokens = token_mean + token_std * rng.standard_normal(token_mean.shape)
     coefficients = np.empty((len(tokens), len(prior.mean)))
@@ -307,11 +304,8 @@ def generate_spectra(model: FoundationModel, labels: Mapping[str, object] | np.n
     tokenizer = model.tokenizer
     x = labels_array(labels) if isinstance(labels, Mapping) else np.asarray(labels, np.float64)
     token_mean, token_std = spectral_tokens(model, x, label_error, batch_size)
-    known, unknown = _unpredicted(tokenizer)
+    known, unknown, gain, conditional = _left_out_regression(tokenizer)
     prior = tokenizer.prior
-    sigma = prior.covariance
-    gain = sigma[np.ix_(unknown, known)] @ np.linalg.inv(sigma[np.ix_(known, known)])  # A: (U, T)
-    conditional = sigma[np.ix_(unknown, unknown)] - gain @ sigma[np.ix_(known, unknown)]  # S: (U, U)
     n, p = len(x), len(prior.mean)
     coefficients = np.empty((n, p))
     coefficients[:, known] = token_mean

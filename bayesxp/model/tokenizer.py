@@ -131,9 +131,13 @@ class Tokenizer:
         """Number of keys K (excluding padding)."""
         return len(self.keys)
 
-    def _spectral_raw(self, flux: np.ndarray, flux_error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, S, width)`` raw spectral values and errors (NaN where missing)."""
-        n = flux.shape[0]
+    def _spectral_raw(self, flux: np.ndarray | None, flux_error: np.ndarray | None, n: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, S, width)`` raw spectral values and errors (NaN where missing; all NaN without a flux)."""
+        if flux is None:
+            missing = np.full((n, len(self.spectral_keys), self.width), np.nan)
+            return missing, np.zeros_like(missing)
+        flux, flux_error = np.asarray(flux), np.asarray(flux_error)
         if self.config.spectral == "patch":
             shape = (n, len(self.spectral_keys), self.width)
             return flux.reshape(shape).astype(np.float64), flux_error.reshape(shape).astype(np.float64)
@@ -144,10 +148,10 @@ class Tokenizer:
         values = coefficients[:, keep][..., None]  # (N, S, 1)
         return values, np.zeros_like(values)
 
-    def _raw(self, flux: np.ndarray, flux_error: np.ndarray, labels: np.ndarray,
+    def _raw(self, flux: np.ndarray | None, flux_error: np.ndarray | None, labels: np.ndarray,
              label_error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(N, K, width)`` raw values and errors, NaN-padded beyond each key's width."""
-        spec_v, spec_e = self._spectral_raw(np.asarray(flux), np.asarray(flux_error))
+        spec_v, spec_e = self._spectral_raw(flux, flux_error, len(labels))
         columns = [LABELS.index(k) for k in self.label_keys]
         lab_v = np.full((len(labels), len(self.label_keys), self.width), np.nan)
         lab_e = np.full_like(lab_v, np.nan)
@@ -172,13 +176,14 @@ class Tokenizer:
         self.std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
         self.fitted = True
 
-    def encode(self, flux: np.ndarray, flux_error: np.ndarray, labels: np.ndarray,
+    def encode(self, flux: np.ndarray | None, flux_error: np.ndarray | None, labels: np.ndarray,
                label_error: np.ndarray) -> Tokens:
         """Standardised dense tokens.
 
         Args:
-            flux: ``(N, 343)`` (NaN = masked sample).
-            flux_error: ``(N, 343)``.
+            flux: ``(N, 343)`` (NaN = masked sample), or None: stars known by their labels alone (every
+                spectral token absent, nothing projected).
+            flux_error: ``(N, 343)``, or None with ``flux``.
             labels: ``(N, len(LABELS))`` (NaN = missing).
             label_error: Same shape.
 
