@@ -287,7 +287,6 @@ def fit_mcmc_file(input_path: str | Path, output_dir: str | Path, model_path: st
     from bayesxp.model.bayesian import BayesXPModel
     from bayesxp.model.generate import GENERATION_LABELS
     from bayesxp.model.mcmc import MCMCConfig, fit_star
-    from bayesxp.quantities import LABELS, PHOTOMETRIC_LABELS
     from bayesxp.xp.inputs import photometry_labels
     from bayesxp.xp.read import read_spectra
 
@@ -303,7 +302,7 @@ def fit_mcmc_file(input_path: str | Path, output_dir: str | Path, model_path: st
         ids = ids[rows[:1]]
     model = BayesXPModel.load(model_path)
     posterior = model.posterior(spectra, num_samples=400, seed=seed)
-    photometry = photometry_labels(spectra.meta)[:, [LABELS.index(k) for k in PHOTOMETRIC_LABELS]]
+    photometry = photometry_labels(spectra.meta)  # (N, len(LABELS)): fit_star reads the photometric columns
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     rows_out, n_ok = [], 0
@@ -315,7 +314,7 @@ def fit_mcmc_file(input_path: str | Path, output_dir: str | Path, model_path: st
                 raise ValueError(f"no amortised posterior ({spectra.status[i]})")
             initial = {q: float(np.median(v)) for q, v in amortised.items() if q in GENERATION_LABELS}
             result = fit_star(model.foundation, spectra.flux[i], spectra.flux_error[i],
-                              photometry=dict(zip(PHOTOMETRIC_LABELS, photometry[i])), config=config,
+                              photometry=photometry[i], config=config,
                               initial=initial, star=f"star {star}")
         except ValueError as exc:
             rows_out.append({**base, "label": "", "status": str(exc)})
@@ -332,12 +331,11 @@ def fit_mcmc_file(input_path: str | Path, output_dir: str | Path, model_path: st
                 figure.savefig(tmp, format="png", dpi=80)
             plt.close(figure)
         summary = result.summary()
-        for j, label in enumerate(result.names):
-            row = summary.loc[label] if label in summary.index else summary.iloc[j]
-            name = GENERATION_LABELS[j]
+        for name in GENERATION_LABELS:  # the summary's rows: mass and age in Msun and Gyr, not their logarithms
+            row = summary.loc[name]
             low, mid, high = (np.quantile(amortised[name], [0.16, 0.5, 0.84]) if name in amortised
                               else (np.nan, np.nan, np.nan))
-            rows_out.append({**base, "label": label, "mean": row["mean"], "sd": row["sd"],
+            rows_out.append({**base, "label": name, "mean": row["mean"], "sd": row["sd"],
                              "hdi_3%": row["hdi_3%"], "hdi_97%": row["hdi_97%"], "r_hat": row["r_hat"],
                              "ess_bulk": row["ess_bulk"], "amortised_q16": low, "amortised_q50": mid,
                              "amortised_q84": high, "acceptance": float(np.mean(result.acceptance_fraction)),

@@ -34,7 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     from bayesxp.io.tables import atomic_path
     from bayesxp.model.bayesian import BayesXPModel
     from bayesxp.model.mcmc import MCMCConfig, fit_star
-    from bayesxp.quantities import LABELS, PHOTOMETRIC_LABELS
     from bayesxp.xp.inputs import photometry_labels
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,15 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     spectra = read_sampled_table(demo_path()).take(np.arange(3))
     model = BayesXPModel.load()
     posterior = model.posterior(spectra, num_samples=200, seed=0)
-    photometry = photometry_labels(spectra.meta)[:, [LABELS.index(k) for k in PHOTOMETRIC_LABELS]]
+    photometry = photometry_labels(spectra.meta)  # (N, len(LABELS)): fit_star reads the photometric columns
     config = MCMCConfig(n_walkers=args.n_walkers, n_steps=args.n_steps, burn=args.burn)
     apogee_columns = {"teff": "teff", "logg": "logg", "m_h": "fe_h"}
     rows = []
     for i in range(len(spectra)):
         initial = {q: float(np.median(v[:, i])) for q, v in posterior.samples.items()}
         clock = time.perf_counter()
-        result = fit_star(model.foundation, spectra.flux[i], spectra.flux_error[i],
-                          dict(zip(PHOTOMETRIC_LABELS, photometry[i])), config, initial=initial,
+        result = fit_star(model.foundation, spectra.flux[i], spectra.flux_error[i], photometry[i], config,
+                          initial=initial,
                           star=str(spectra.source_id[i]))
         seconds = time.perf_counter() - clock
         draws, summary = result.samples(), result.summary()

@@ -26,6 +26,7 @@ def test_fit_mcmc_writes_chains_corner_and_summary(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     summary = pd.read_csv(tmp_path / "mcmc" / "summary.csv")
     assert len(summary) == 6 and set(summary["source_id"]) == {ids[1]} and (summary["status"] == "ok").all()
+    assert list(summary["label"]) == ["teff", "logg", "m_h", "alpha_m", "mass", "age"]  # mass, age in Msun, Gyr
     assert summary["amortised_q50"].notna().sum() == 5  # the joint head has no [alpha/M]
     chains = arviz.from_netcdf(tmp_path / "mcmc" / f"{ids[1]}.nc")
     assert chains.posterior["teff"].shape == (12, 30)
