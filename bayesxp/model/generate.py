@@ -32,7 +32,7 @@ from bayesxp.quantities import LABELS, LN_SCALE, PHOTOMETRIC_LABELS
 from bayesxp.spectra import WAVELENGTH_NM
 
 __all__ = ["GENERATION_LABELS", "GeneratedSpectra", "label_tokens", "spectral_tokens", "generate_spectra", "labels_array",
-           "observed_tokens", "flux_draws"]
+           "observed_tokens", "flux_draws", "token_chi_square"]
 
 #: Labels a spectrum is generated from, in physical units (mass [Msun] and age [Gyr], not their logarithms);
 #: the photometric ones (:data:`~bayesxp.quantities.PHOTOMETRIC_LABELS`) are optional context.
@@ -156,8 +156,19 @@ class GeneratedSpectra:
             ``(N,)`` chi-square; its expectation under the model is the number of finite tokens, T.
         """
         error = np.zeros_like(observed_tokens) if observed_error is None else observed_error
-        z2 = (observed_tokens - self.token_mean) ** 2 / (self.token_std**2 + error**2)
-        return np.nansum(z2, axis=1)
+        return token_chi_square(observed_tokens, self.token_mean, np.sqrt(self.token_std**2 + error**2))
+
+
+def token_chi_square(observed: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``sum_t (o_t - m_t)^2 / s_t^2`` over the last axis, unobserved (NaN) tokens left out: the discrepancy of
+    observed spectral tokens under predicted Gaussians (shapes broadcast, e.g. ``(N, T)`` against ``(S, N, T)``).
+
+    Example:
+        >>> float(token_chi_square(np.array([1.0, np.nan, 3.0]), np.zeros(3), np.array([1.0, 1.0, 3.0])))
+        2.0
+    """
+    observed = np.asarray(observed, np.float64)
+    return np.where(np.isfinite(observed), (np.nan_to_num(observed) - mean) ** 2 / std**2, 0.0).sum(axis=-1)
 
 
 def observed_tokens(tokenizer: Tokenizer, flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:

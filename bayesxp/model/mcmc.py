@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bayesxp.model.foundation import FoundationModel
-from bayesxp.model.generate import GENERATION_LABELS, observed_tokens, spectral_tokens
+from bayesxp.model.generate import GENERATION_LABELS, observed_tokens, spectral_tokens, token_chi_square
 from bayesxp.quantities import LABELS, LN_SCALE, PHOTOMETRIC_LABELS, PHYSICAL_RANGE, TARGET_LABELS
 
 if TYPE_CHECKING:
@@ -260,8 +260,7 @@ def log_likelihood(foundation: FoundationModel, tokens: np.ndarray, theta: np.nd
     x[:, [LABELS.index(k) for k in TARGET_LABELS]] = theta
     mean, std = spectral_tokens(foundation, x)  # (K, T) each
     seen = np.isfinite(y)
-    z2 = (y[seen] - mean[:, seen]) ** 2 / std[:, seen] ** 2
-    chi2 = z2.sum(axis=1)
+    chi2 = token_chi_square(y, mean, std)
     return -0.5 * (chi2 + np.sum(np.log(std[:, seen] ** 2) + _LOG_2PI, axis=1)), chi2
 
 

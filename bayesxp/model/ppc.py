@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.stats import chi2 as chi2_distribution
 
-from bayesxp.model.generate import flux_draws, labels_array, observed_tokens, spectral_tokens
+from bayesxp.model.generate import (
+    flux_draws,
+    labels_array,
+    observed_tokens,
+    spectral_tokens,
+    token_chi_square,
+)
 from bayesxp.quantities import LABELS, PHOTOMETRIC_LABELS
 
 if TYPE_CHECKING:
@@ -100,8 +106,7 @@ def ppc_pvalues(observed: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tupl
     """
     observed = np.asarray(observed, np.float64)
     seen = np.isfinite(observed)
-    z2 = np.where(seen, (np.nan_to_num(observed) - mean) ** 2 / std**2, 0.0)  # (S, N, T)
-    discrepancy = z2.sum(axis=-1)
+    discrepancy = token_chi_square(observed, mean, std)  # (S, N)
     n_tokens = seen.sum(axis=-1)  # (N,)
     pvalue = chi2_distribution.sf(discrepancy, np.maximum(n_tokens, 1)).mean(axis=0)
     return discrepancy, np.where(n_tokens > 0, pvalue, np.nan)
