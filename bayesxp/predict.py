@@ -118,7 +118,7 @@ def _array_cells(values: np.ndarray) -> np.ndarray:
 
 
 def generate_file(labels_path: str | Path, output_path: str | Path, model_path: str | Path | None = None,
-                  batch_size: int = 512) -> dict:
+                  batch_size: int = 256) -> dict:
     """``bayesxp generate``: the predictive XP spectrum of every row of a table of labels.
 
     Reads the columns of :data:`~bayesxp.model.generate.GENERATION_LABELS` (``teff`` [K], ``logg``, ``m_h``,
@@ -132,7 +132,7 @@ def generate_file(labels_path: str | Path, output_path: str | Path, model_path: 
         labels_path: Table of labels (any supported suffix).
         output_path: Output table (format from the suffix), written atomically.
         model_path: Model folder (default: the shipped model).
-        batch_size: Stars per forward pass.
+        batch_size: Stars generated at a time (bounds memory: each holds a 343 x 343 flux covariance, ~1 MB).
 
     Returns:
         ``{"stars", "ok", "failed": {reason: count}, "seconds"}``.
@@ -181,17 +181,19 @@ def generate_file(labels_path: str | Path, output_path: str | Path, model_path: 
     usable = np.isfinite(x[:, :len(GENERATION_LABELS)]).any(axis=1)  # photometry alone is not enough
     flux = np.full((n, N_SAMPLES), np.nan)
     flux_error = np.full((n, N_SAMPLES), np.nan)
-    if usable.any():
-        generated = generate_spectra(load_foundation(model_path or default_model_path()), x[usable],
-                                     batch_size=batch_size)
-        flux[usable], flux_error[usable] = generated.flux, generated.flux_error
+    rows = np.flatnonzero(usable)
+    foundation = load_foundation(model_path or default_model_path()) if rows.size else None
+    for start in range(0, rows.size, batch_size):
+        part = rows[start : start + batch_size]
+        generated = generate_spectra(foundation, x[part], batch_size=batch_size)
+        flux[part], flux_error[part] = generated.flux, generated.flux_error
     status = np.array(["ok" if u else f"no usable label ({', '.join(GENERATION_LABELS)} all missing)"
                        for u in usable], dtype=object)
     for i, extra in enumerate(notes):
         if extra:
             status[i] = f"{status[i]}; {'; '.join(extra)}"
     out = table.copy(copy_data=True)
-    text = table_format(output_path) in ("csv", "ascii.csv")
+    text = table_format(output_path) == "ascii.csv"
     out["flux"] = _array_cells(flux) if text else flux
     out["flux_error"] = _array_cells(flux_error) if text else flux_error
     out["status"] = status.astype(str)
