@@ -45,7 +45,7 @@ def training_stars_record(training_set: TrainingSet, exclude_reserved: bool) -> 
     """What a model folder records of the stars it was trained on: count and digest per training split.
 
     A test rebuilds the training set and checks the digests, then that none of those stars is reserved
-    for judging (``tests/test_shipped_model.py``).
+    for judging (``tests/test_dataset.py::test_real_build_and_cache``).
 
     Args:
         training_set: The set the backbone and heads were fitted on.

@@ -425,8 +425,7 @@ def label_only_tokens(tokenizer: Tokenizer, training_set: TrainingSet, data: Dat
     for name in TARGET_LABELS:
         labels[:, LABELS.index(name)] = table[name].to_numpy(float)
         errors[:, LABELS.index(name)] = table[f"{name}_err"].to_numpy(float)
-    flux = np.full((len(table), train.flux.shape[1]), np.nan, np.float32)
-    return tokenizer.encode(flux, flux, labels, errors), counts
+    return tokenizer.encode(None, None, labels, errors), counts  # no spectrum: spectral tokens absent
 
 
 def train_run(config: RunConfig, progress: bool = True, training_set: TrainingSet | None = None) -> dict:
