@@ -17,9 +17,11 @@ import pytest
 import torch
 
 from bayesxp.data.dataset import TrainingSet
+from bayesxp.data.demo import demo_path
+from bayesxp.io.library import read_sampled_table
 from bayesxp.model.bayesian import BayesXPModel
 from bayesxp.model.fit_heads import fit_heads
-from bayesxp.model.folder import load_foundation
+from bayesxp.model.folder import default_model_path, load_foundation
 from bayesxp.model.foundation import ModelSpec
 from bayesxp.model.train import RunConfig, train_run
 from bayesxp.testing.tiny import TINY_BACKBONE, TINY_HEADS, TINY_TRAIN, tiny_training_set
@@ -55,3 +57,15 @@ def tiny(tmp_path_factory, shared_data) -> TinyModel:
 def tiny_model(tiny: TinyModel) -> BayesXPModel:
     """The tiny model as read back from its folder."""
     return BayesXPModel.load(tiny.folder)
+
+
+@pytest.fixture(scope="session")
+def foundation():
+    """The shipped model's foundation (generation, inpainting, emcee tests)."""
+    return load_foundation(default_model_path())
+
+
+@pytest.fixture(scope="session")
+def demo():
+    """The 240 bundled demo giants as sampled spectra."""
+    return read_sampled_table(demo_path())

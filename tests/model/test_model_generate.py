@@ -20,24 +20,11 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from bayesxp.data.demo import demo_path
-from bayesxp.io.library import read_sampled_table
 from bayesxp.io.tables import read_table, write_table
-from bayesxp.model.folder import default_model_path, load_foundation
 from bayesxp.model.generate import _unpredicted, generate_spectra, label_tokens, labels_array, observed_tokens
 from bayesxp.predict import generate_file, predict_file
 from bayesxp.quantities import LABELS, PHOTOMETRIC_LABELS
 from bayesxp.xp.inputs import photometry_labels
-
-
-@pytest.fixture(scope="module")
-def foundation():
-    return load_foundation(default_model_path())
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return read_sampled_table(demo_path())
 
 
 def _demo_labels(demo) -> np.ndarray:

@@ -23,22 +23,10 @@ import pytest
 
 from bayesxp.cli import main
 from bayesxp.data.demo import demo_path
-from bayesxp.io.library import read_sampled_table
 from bayesxp.io.tables import read_table, write_table
-from bayesxp.model.folder import default_model_path, load_foundation
 from bayesxp.model.inpaint import inpaint, inpainting_scores, parse_mask
 from bayesxp.spectra import WAVELENGTH_NM
 from bayesxp.xp.projection import CoefficientPrior, giant_prior, merged_design_matrix
-
-
-@pytest.fixture(scope="module")
-def foundation():
-    return load_foundation(default_model_path())
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return read_sampled_table(demo_path())
 
 
 @pytest.fixture(scope="module")

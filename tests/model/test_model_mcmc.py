@@ -27,7 +27,6 @@ import pytest
 from scipy.stats import chi2 as chi2_distribution
 from scipy.stats import norm
 
-from bayesxp.model.folder import default_model_path, load_foundation
 from bayesxp.model.generate import GENERATION_LABELS, labels_array, spectral_tokens
 from bayesxp.model.mcmc import MCMCConfig, MCMCResult, fit_star, fit_tokens, log_likelihood
 
@@ -35,11 +34,6 @@ THETA0 = {"teff": 4700.0, "logg": 2.4, "m_h": -0.1, "alpha_m": 0.05, "mass": 1.2
 START = {"teff": 4580.0, "logg": 2.25, "m_h": -0.2, "alpha_m": 0.1, "mass": 1.0, "age": 5.0}
 CONFIG = MCMCConfig(n_walkers=16, n_steps=160, burn=60, seed=3)
 CHECKED = ("teff", "logg", "m_h")
-
-
-@pytest.fixture(scope="module")
-def foundation():
-    return load_foundation(default_model_path())
 
 
 @pytest.fixture(scope="module")
