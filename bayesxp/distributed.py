@@ -129,22 +129,23 @@ def predict_frame(frame: pd.DataFrame, model_path: str | Path | None = None, num
         >>> len(table), table["status"].tolist()
         (3, ['ok', 'ok', 'ok'])
     """
-    return _posterior_table(frame, model_path, num_samples, context, seed).to_pandas()
-
-
-def _posterior_table(frame: pd.DataFrame, model_path: str | Path | None, num_samples: int, context: str,
-                     seed: int) -> Table:
-    """:func:`predict_frame` as an astropy Table with units."""
     import pandas as pd
     import pyarrow as pa
 
-    from bayesxp.xp.read import spectra_from_table
-
     if not len(frame):
         raise InputFileError("<partition>", "holds no star")
-    # through Arrow to Python lists, as bayesxp.io.archive.iter_xp_tables reads a Parquet batch
-    table = Table(pa.Table.from_pandas(pd.DataFrame(frame), preserve_index=False).to_pydict())
-    return _posterior(spectra_from_table(table, "<partition>"), model_path, num_samples, context, seed).to_table()
+    rows = pa.Table.from_pandas(pd.DataFrame(frame), preserve_index=False)
+    return _contract_table(rows, "<partition>", model_path, num_samples, context, seed).to_pandas()
+
+
+def _contract_table(rows: pa.Table, source: str | Path, model_path: str | Path | None, num_samples: int,
+                    context: str, seed: int) -> Table:
+    """The contract table of Arrow rows of spectra, all drawn in one call with ``seed``."""
+    from bayesxp.xp.read import spectra_from_table
+
+    # to Python lists, as bayesxp.io.archive.iter_xp_tables reads a Parquet batch for predict_file
+    spectra = spectra_from_table(Table(rows.to_pydict()), source)
+    return _posterior(spectra, model_path, num_samples, context, seed).to_table()
 
 
 def _posterior(spectra: SampledSpectra, model_path: str | Path | None, num_samples: int, context: str,
@@ -198,13 +199,9 @@ def _predict_batch(files: list[Path], plan: BatchPlan, part: Path, model_path: s
     """One task: the batch's rows from their files, its posterior table written atomically to ``part``."""
     import pyarrow as pa
 
-    from bayesxp.xp.read import spectra_from_table
-
     rows = pa.concat_tables([_read_rows(files[f], start, stop) for f, start, stop in plan.pieces],
                             promote_options="default")
-    # to Python lists, as bayesxp.io.archive.iter_xp_tables reads a Parquet batch for predict_file
-    spectra = spectra_from_table(Table(rows.to_pydict()), files[plan.pieces[0][0]])
-    table = _posterior(spectra, model_path, num_samples, context, seed + plan.index).to_table()
+    table = _contract_table(rows, files[plan.pieces[0][0]], model_path, num_samples, context, seed + plan.index)
     write_table(table, part)
     status = np.asarray(table["status"]).astype(str)
     return {"batch": plan.index, "stars": len(table), "ok": int((status == "ok").sum())}

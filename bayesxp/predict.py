@@ -255,10 +255,10 @@ def inpaint_file(input_path: str | Path, output_path: str | Path, mask: str | li
     for spectra in iter_spectra(input_path, batch_size=batch_size):
         flux = np.asarray(spectra.flux, np.float64)
         flux_error = np.asarray(spectra.flux_error, np.float64)
-        readable = np.array([status in ("ok", "missing BP", "missing RP") for status in spectra.status])
-        out = inpaint(np.where(readable[:, None], flux, np.nan), flux_error, mask_row, foundation=foundation,
+        blocked = spectra.blocked
+        out = inpaint(np.where(blocked[:, None], np.nan, flux), flux_error, mask_row, foundation=foundation,
                       method=method)
-        status = np.where(readable, out.status, np.asarray(spectra.status, dtype=object)).astype(str)
+        status = np.where(blocked, np.asarray(spectra.status, dtype=object), out.status).astype(str)
         predicted += int(out.mask[status == "ok"].sum())
         part = Table({"source_id": np.asarray(spectra.source_id)})
         for name in spectra.meta.columns:  # the input's per-star columns (identifiers, photometry, labels)

@@ -109,11 +109,15 @@ class SampledSpectra:
         return len(self.source_id)
 
     @property
+    def blocked(self) -> np.ndarray:
+        """``(N,)`` bool: stars whose status rules them out (``"missing BP"`` and the like do not: part of the
+        spectrum is there)."""
+        return np.array([not (s == STATUS_OK or str(s).startswith("missing ")) for s in self.status], dtype=bool)
+
+    @property
     def usable(self) -> np.ndarray:
         """``(N,)`` bool: stars with at least one finite flux sample and no blocking status."""
-        finite = np.isfinite(self.flux).any(axis=1)
-        blocking = np.array([not (s == STATUS_OK or str(s).startswith("missing ")) for s in self.status])
-        return finite & ~blocking
+        return np.isfinite(self.flux).any(axis=1) & ~self.blocked
 
     def take(self, index: np.ndarray | slice) -> SampledSpectra:
         """Rows ``index`` as a new batch (meta re-indexed from 0).

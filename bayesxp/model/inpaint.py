@@ -123,8 +123,8 @@ def _reference_error(flux_error: np.ndarray) -> np.ndarray:
     """Errors of the complete spectrum (what the mask's information loss is measured against): the star's own
     where finite and positive, the median of those elsewhere."""
     usable = np.isfinite(flux_error) & (flux_error > 0)
-    median = np.array([np.median(row[ok]) if ok.any() else np.nan for row, ok in zip(flux_error, usable)])
-    return np.where(usable, flux_error, median[:, None])
+    usable_errors = np.where(usable, flux_error, np.nan)
+    return np.where(usable, flux_error, np.nanmedian(usable_errors, axis=1, keepdims=True))
 
 
 def _token_indices(foundation: FoundationModel) -> np.ndarray:

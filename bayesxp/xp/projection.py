@@ -61,9 +61,9 @@ class CoefficientPrior:
     covariance: np.ndarray
     n_sources: int
 
-    @property
+    @functools.cached_property
     def precision(self) -> np.ndarray:
-        """``(110, 110)`` inverse covariance."""
+        """``(110, 110)`` inverse covariance (computed once per prior)."""
         return np.linalg.inv(self.covariance)
 
     @classmethod
@@ -127,9 +127,11 @@ def coefficient_prior(path: str | None = None, shrinkage: float = 1e-6) -> Coeff
 GIANT_PRIOR_FILE = "giant_coefficient_prior.npz"
 
 
+@functools.lru_cache(maxsize=4)
 def giant_prior(path: str | Path | None = None) -> CoefficientPrior:
     """The red-giant population prior over normalised coefficients (:data:`GIANT_PRIOR_FILE`): far tighter
-    for giants than :func:`coefficient_prior`, which is built from 2,000 sources of every kind.
+    for giants than :func:`coefficient_prior`, which is built from 2,000 sources of every kind. Read once per
+    process and path.
 
     Args:
         path: An ``.npz`` with ``mean`` (110,), ``covariance`` (110, 110) and ``n_sources`` (default: the
