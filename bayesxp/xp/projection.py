@@ -63,8 +63,11 @@ class CoefficientPrior:
 
     @functools.cached_property
     def precision(self) -> np.ndarray:
-        """``(110, 110)`` inverse covariance (computed once per prior)."""
-        return np.linalg.inv(self.covariance)
+        """``(110, 110)`` inverse covariance (computed once per prior), exactly symmetric: the round-off
+        asymmetry of ``np.linalg.inv`` (~1e-11 relative for :func:`giant_prior`) is averaged out, since
+        :func:`condition` reads one triangle of it."""
+        inverse = np.linalg.inv(self.covariance)
+        return 0.5 * (inverse + inverse.T)
 
     @classmethod
     def from_samples(cls, coefficients: np.ndarray, shrinkage: float = 1e-6) -> CoefficientPrior:
@@ -163,17 +166,42 @@ def giant_prior(path: str | Path | None = None) -> CoefficientPrior:
     return CoefficientPrior(mean=mean, covariance=covariance, n_sources=n_sources)
 
 
+@functools.lru_cache(maxsize=1)
+def _design_outer_products() -> tuple[np.ndarray, np.ndarray]:
+    """The row outer products of the merged design matrix ``D``, which turn every star's ``D^T W D`` into one
+    matrix product.
+
+    Returns:
+        ``(products, index)``: ``products`` ``(343, 6105)`` holds ``D[k, i] * D[k, j]`` for the column pairs
+        ``i <= j`` (upper triangle, row-major); ``index`` ``(110 * 110,)`` gives the pair of each entry of a
+        row-major ``(110, 110)`` matrix, so ``(w @ products)[:, index]`` is ``D^T diag(w) D`` (flattened) for
+        each row of weights ``w``.
+    """
+    design = merged_design_matrix()
+    rows, columns = np.triu_indices(N_PSEUDO)
+    products = design[:, rows] * design[:, columns]
+    index = np.empty((N_PSEUDO, N_PSEUDO), np.intp)
+    index[rows, columns] = index[columns, rows] = np.arange(len(rows))
+    for array in (products, index):
+        array.setflags(write=False)
+    return products, index.ravel()
+
+
 def condition(flux: np.ndarray, flux_error: np.ndarray, prior_mean: np.ndarray, prior_precision: np.ndarray,
               with_covariance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Gaussian posterior of normalised coefficients given sampled flux: per star
     ``C = (D^T W D + P)^-1``, ``c = C (D^T W f + P mu)``; samples that are NaN or have no positive error get
     zero weight.
 
+    All stars' ``D^T W D`` come from one matrix product with the cached row outer products of ``D``
+    (:func:`_design_outer_products`); each normal matrix is then Cholesky-factorised (``torch.linalg.solve``
+    and ``inv`` for a star whose factorisation fails). Agrees with the direct formula to float64 round-off.
+
     Args:
         flux: ``(N, 343)`` flux over medflux (NaN = not seen).
         flux_error: ``(N, 343)``.
         prior_mean: ``(110,)`` or per star ``(N, 110)``.
-        prior_precision: ``(110, 110)`` or per star ``(N, 110, 110)``.
+        prior_precision: ``(110, 110)`` or per star ``(N, 110, 110)``, symmetric (its lower triangle is used).
         with_covariance: Also return ``C`` (an inverse per star).
 
     Returns:
@@ -186,21 +214,29 @@ def condition(flux: np.ndarray, flux_error: np.ndarray, prior_mean: np.ndarray, 
         >>> bool(np.allclose(c, prior.mean)), cov.shape
         (True, (1, 110, 110))
     """
-    design = torch.tensor(merged_design_matrix())  # (343, 110) float64
-    precision = torch.as_tensor(np.asarray(prior_precision, np.float64))
-    f = torch.as_tensor(np.asarray(flux, np.float64))
-    e = torch.as_tensor(np.asarray(flux_error, np.float64))
-    good = torch.isfinite(f) & torch.isfinite(e) & (e > 0)
-    sqrt_weight = torch.where(good, 1.0 / torch.where(good, e, 1.0), 0.0)  # (B, 343)
-    weighted = design * sqrt_weight[:, :, None]  # (B, 343, 110)
-    normal = weighted.transpose(1, 2) @ weighted + precision  # (B, 110, 110)
-    rhs = (weighted.transpose(1, 2) @ (sqrt_weight * torch.where(good, f, 0.0))[..., None])[..., 0]
-    rhs = rhs + (precision @ torch.as_tensor(np.asarray(prior_mean, np.float64))[..., None])[..., 0]
-    mean = torch.linalg.solve(normal, rhs)
-    if not with_covariance:
-        return mean.numpy(), None
-    covariance = torch.linalg.inv(normal)
-    return mean.numpy(), (0.5 * (covariance + covariance.transpose(1, 2))).numpy()
+    products, index = _design_outer_products()
+    precision = np.asarray(prior_precision, np.float64)
+    f = np.asarray(flux, np.float64)
+    e = np.asarray(flux_error, np.float64)
+    good = np.isfinite(f) & np.isfinite(e) & (e > 0)
+    weight = np.where(good, 1.0 / np.where(good, e, 1.0) ** 2, 0.0)  # (B, 343)
+    normal = np.take(weight @ products, index, axis=1).reshape(-1, N_PSEUDO, N_PSEUDO)  # (B, 110, 110)
+    normal += precision
+    rhs = (weight * np.where(good, f, 0.0)) @ merged_design_matrix()
+    rhs += (precision @ np.asarray(prior_mean, np.float64)[..., None])[..., 0]  # (B, 110)
+    normal, rhs = torch.from_numpy(normal), torch.from_numpy(rhs)
+    factor, info = torch.linalg.cholesky_ex(normal)
+    # two triangular solves: the same as torch.cholesky_solve, but ~3x faster on CPU
+    half = torch.linalg.solve_triangular(factor, rhs[..., None], upper=False)
+    mean = torch.linalg.solve_triangular(factor.mT, half, upper=True)[..., 0]
+    covariance = torch.cholesky_inverse(factor) if with_covariance else None
+    failed = info != 0  # not numerically positive definite
+    if failed.any():
+        mean[failed] = torch.linalg.solve(normal[failed], rhs[failed])
+        if covariance is not None:
+            inverse = torch.linalg.inv(normal[failed])
+            covariance[failed] = 0.5 * (inverse + inverse.transpose(1, 2))
+    return mean.numpy(), None if covariance is None else covariance.numpy()
 
 
 def project_cached(flux: np.ndarray, flux_error: np.ndarray, prior: CoefficientPrior | None = None,
@@ -255,7 +291,7 @@ def project(
         flux_error: ``(N, 343)`` its errors.
         prior: Coefficient prior (default :func:`coefficient_prior`).
         batch_size: Stars per batched solve (bounds memory: ~0.4 MB per star).
-        with_errors: Also return the posterior standard deviations (a full inverse per star: ~10x slower).
+        with_errors: Also return the posterior standard deviations (a full inverse per star: ~1.6x slower).
 
     Returns:
         ``(coefficients, errors)``: ``(N, 110)`` each (BP 0-54 then RP 0-54), errors None unless asked;
@@ -276,11 +312,11 @@ def project(
     out = np.full((n, N_PSEUDO), np.nan)
     err = np.full((n, N_PSEUDO), np.nan) if with_errors else None
     for start in range(0, n, batch_size):
-        f, e = flux[start : start + batch_size], flux_error[start : start + batch_size]
+        batch = slice(start, start + batch_size)
+        f, e = flux[batch], flux_error[batch]
         solution, covariance = condition(f, e, prior.mean, precision, with_covariance=with_errors)
         any_good = (np.isfinite(f) & np.isfinite(e) & (e > 0)).any(axis=1)
-        rows = np.arange(start, start + len(f))[any_good]
-        out[rows] = solution[any_good]
+        out[batch][any_good] = solution[any_good]  # out[batch] is a view: no row index arrays
         if err is not None:
-            err[rows] = np.sqrt(np.einsum("nii->ni", covariance)[any_good])
+            err[batch][any_good] = np.sqrt(np.diagonal(covariance, axis1=1, axis2=2)[any_good])
     return out, err
