@@ -72,8 +72,9 @@ class TokenEmbedding(nn.Module):
         """Embed tokens.
 
         Args:
-            key_ids: ``(B, T)`` key ids, or None for the full layout (slot k holds key k + 1, T = K),
-                which needs no gather and is much faster.
+            key_ids: ``(B, T)`` key ids; ``(T,)`` key ids shared by every star of the batch (a subset of the
+                keys, one gather for the batch); or None for the full layout (slot k holds key k + 1, T = K).
+                The shared forms need no per-star gather and are much faster.
             values: ``(B, T, P)``.
 
         Returns:
@@ -82,6 +83,9 @@ class TokenEmbedding(nn.Module):
         if key_ids is None:
             token = torch.einsum("bkp,kpd->bkd", values, self.weight[1:]) + self.bias[1:]  # (B, K, D)
             return nn.functional.gelu(token)
+        if key_ids.dim() == 1:
+            token = torch.einsum("btp,tpd->btd", values, self.weight[key_ids]) + self.bias[key_ids]  # (B, T, D)
+            return nn.functional.gelu(token) * (key_ids != 0)[:, None]
         weight = self.weight[key_ids]  # (B, T, P, D)
         token = torch.einsum("btp,btpd->btd", values, weight) + self.bias[key_ids]  # (B, T, D)
         token = nn.functional.gelu(token)
@@ -151,7 +155,8 @@ class Backbone(nn.Module):
         Args:
             values: ``(B, T, P)`` standardised values.
             present: ``(B, T)`` bool, the tokens given as context (the rest is padding).
-            key_ids: ``(B, T)`` long key ids; None means the full layout (T = K, slot k = key k + 1).
+            key_ids: ``(B, T)`` long key ids, ``(T,)`` shared by the batch, or None for the full layout
+                (T = K, slot k = key k + 1).
 
         Returns:
             ``(context (B, T, D), padding (B, T) bool)``.
@@ -165,7 +170,9 @@ class Backbone(nn.Module):
         if empty.any():
             padding = padding.clone()
             padding[empty, 0] = False
-        return self.encoder(tokens, src_key_padding_mask=padding), padding
+        # no padding at all (inference on a compact layout): the unmasked kernel is ~20% faster on CPU
+        mask = padding if padding.any() else None
+        return self.encoder(tokens, src_key_padding_mask=mask), padding
 
     def decode(self, context: torch.Tensor, padding: torch.Tensor, request_ids: torch.Tensor) -> BackboneOutput:
         """Decoder pass for requested keys.
@@ -199,7 +206,7 @@ class Backbone(nn.Module):
             values: ``(B, T, P)`` context values.
             present: ``(B, T)`` bool, which tokens are given.
             request_ids: ``(B, R)`` requested key ids (0 = empty slot).
-            key_ids: ``(B, T)`` context key ids; None = the full layout (T = K).
+            key_ids: ``(B, T)`` context key ids, ``(T,)`` shared by the batch, or None = the full layout (T = K).
 
         Returns:
             :class:`BackboneOutput`.

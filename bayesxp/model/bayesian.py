@@ -27,7 +27,7 @@ from bayesxp.model.bayesian_folder import load_model, save_model
 from bayesxp.model.features import FeatureMap
 from bayesxp.model.foundation import FoundationModel
 from bayesxp.model.heads import HEADS, JOINT_HEAD, HeadFit, HeadFittingConfig, predictive_samples
-from bayesxp.model.joint_head import JointHeadFit, joint_predictive_samples, joint_variance_parts
+from bayesxp.model.joint_head import JointHeadFit, joint_predictive
 from bayesxp.model.joint_likelihood import JOINT_LABELS
 from bayesxp.model.tokenizer import Tokenizer, Tokens
 from bayesxp.posterior import Posterior
@@ -56,10 +56,6 @@ if tuple(k for name in JOINT_FEATURE_HEADS for k in HEADS[name]) != JOINT_LABELS
 #: Default draws per star of a model with a joint head (as many as the separate heads store).
 JOINT_NUM_SAMPLES = 200
 
-#: Weight draws and observation draws per weight draw of the joint head's aleatoric / epistemic split: its
-#: Monte Carlo error on the mass and age stds is about 1/sqrt(2 * 128 * 15) ~ 1.6% (aleatoric).
-_VARIANCE_WEIGHT_DRAWS = 128
-_VARIANCE_MC_DRAWS = 16
 
 
 def joint_embedding(embeddings: dict[str, np.ndarray]) -> np.ndarray:
@@ -276,13 +272,12 @@ class BayesXPModel:
         """The joint head: ``{quantity: (draws (S, N), aleatoric std (N,), epistemic std (N,))}``.
 
         S fresh joint draws (``pyro.infer.Predictive``; none on a bound, no clipping); the stds from the law
-        of total variance (:func:`~bayesxp.model.joint_head.joint_variance_parts`), in physical units.
+        of total variance over the same S weight draws (:func:`~bayesxp.model.joint_head.joint_predictive`), in
+        physical units.
         """
         fit = self.joint_head
         features = self.feature_maps[JOINT_HEAD].transform(joint_embedding(embeddings))  # (N, F)
-        draws = joint_predictive_samples(fit, features, num_samples=n_samples, seed=seed)  # {q: (S, N)}
-        parts = joint_variance_parts(fit, features, num_samples=_VARIANCE_WEIGHT_DRAWS,
-                                     mc_draws=_VARIANCE_MC_DRAWS, seed=seed)
+        draws, parts = joint_predictive(fit, features, num_samples=n_samples, seed=seed)  # {q: (S, N)}
         return {q: (draws[q], np.sqrt(parts.aleatoric[q]), np.sqrt(parts.epistemic[q])) for q in QUANTITIES}
 
     # ------------------------------------------------------------------ folder

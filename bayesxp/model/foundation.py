@@ -58,6 +58,22 @@ class ModelSpec:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
 
 
+def _context_groups(context: np.ndarray, min_group: int = 32) -> list[np.ndarray]:
+    """Rows of a batch to run together: each context pattern that at least ``min_group`` stars share (run
+    without padding), then every other star in one masked group.
+
+    Example:
+        >>> context = np.array([[True, True]] * 40 + [[True, False]] * 3)
+        >>> [len(rows) for rows in _context_groups(context)]
+        [40, 3]
+    """
+    patterns, group, counts = np.unique(context, axis=0, return_inverse=True, return_counts=True)
+    group = group.ravel()
+    groups = [np.flatnonzero(group == g) for g in np.flatnonzero(counts >= min_group)]
+    rest = np.flatnonzero(counts[group] < min_group)
+    return groups + ([rest] if len(rest) else [])
+
+
 class FoundationModel(torch.nn.Module):
     """Tokenizer and backbone together.
 
@@ -142,17 +158,29 @@ class FoundationModel(torch.nn.Module):
             if key in keys:
                 allowed[keys.index(key)] = True
         request_ids = torch.tensor([keys.index(k) + 1 for k in request], dtype=torch.long)
-        means, stds, embeddings = [], [], []
-        for start in range(0, len(tokens), batch_size):
+        n, n_request = len(tokens), len(request)
+        means, stds = np.empty((n, n_request), np.float32), np.empty((n, n_request), np.float32)
+        embeddings = np.empty((n, n_request, self.backbone.config.d_model), np.float32)
+        for start in range(0, n, batch_size):
             part = tokens.take(slice(start, start + batch_size))
-            values = torch.from_numpy(part.values)
-            context = torch.from_numpy(part.present & allowed[None])
-            ids = request_ids.expand(len(part), -1)
-            out = self(values, context, ids)
-            means.append(out.mean[..., 0].numpy())
-            stds.append(torch.exp(0.5 * out.log_var[..., 0]).numpy())
-            embeddings.append(out.embedding.numpy())
-        return np.concatenate(means), np.concatenate(stds), np.concatenate(embeddings)
+            context = part.present & allowed[None]
+            for rows in _context_groups(context):
+                out = self._forward_compact(part.values[rows], context[rows], request_ids)
+                means[start + rows] = out.mean[..., 0].numpy()
+                stds[start + rows] = torch.exp(0.5 * out.log_var[..., 0]).numpy()
+                embeddings[start + rows] = out.embedding.numpy()
+        return means, stds, embeddings
+
+    def _forward_compact(self, values: np.ndarray, context: np.ndarray, request_ids: torch.Tensor) -> BackboneOutput:
+        """Backbone pass on only the keys some of these stars give (``(B, K, P)`` values, ``(B, K)`` context);
+        the encoder skips its padding mask when every star gives them all."""
+        ids = request_ids.expand(len(values), -1)
+        columns = np.flatnonzero(context.any(axis=0))
+        if not len(columns):  # no context at all: the full layout, whose encoder handles it
+            return self(torch.from_numpy(values), torch.from_numpy(context), ids)
+        present = torch.from_numpy(np.ascontiguousarray(context[:, columns]))
+        compact = torch.from_numpy(np.ascontiguousarray(values[:, columns])) * present[..., None]
+        return self.backbone(compact, present, ids, key_ids=torch.from_numpy(columns + 1))
 
     def predict_labels(self, flux: np.ndarray, flux_error: np.ndarray, labels: np.ndarray | None = None,
                        context_keys: tuple[str, ...] | None = None, request: tuple[str, ...] = TARGET_LABELS

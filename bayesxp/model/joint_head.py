@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyro
 import pyro.distributions as dist
+import scipy.special
+import scipy.stats
 import torch
 from pyro.infer import Predictive, Trace_ELBO
 from pyro.infer.autoguide import AutoLowRankMultivariateNormal, init_to_median, init_to_value
@@ -76,13 +78,21 @@ from bayesxp.model.joint_likelihood import (
 from bayesxp.quantities import LN_SCALE, PHYSICAL_RANGE, QUANTITIES, hash_bucket
 
 __all__ = ["JointHeadConfig", "JointHead", "JointHeadFit", "fit_joint_head", "joint_predictive_samples",
-           "VarianceParts", "joint_variance_parts", "joint_log_score"]
+           "VarianceParts", "joint_predictive", "joint_variance_parts", "joint_log_score", "QUADRATURE_NODES"]
 
 _DIM = len(JOINT_LABELS)
 _PER_COMPONENT = 2 * _DIM + _DIM * (_DIM - 1) // 2  # loc, log scale, partial correlations: 20
 _MAX_PARTIAL = 3.0  # tanh(3) = 0.995: the largest partial correlation
 _DERIVED_DIMS = [j for j, bounded in enumerate(BOUNDED) if bounded]
 _DTYPE = torch.float64
+
+#: Weight draws (the first of a call's S) that the aleatoric / epistemic split averages over: the epistemic
+#: variance to sqrt(2 / 255) ~ 9% (relative std), at a cost that does not grow with S.
+VARIANCE_DRAWS = 256
+
+#: Gauss-Hermite nodes per latent marginal for the moments of mass and age (:func:`_marginal_nodes`; the
+#: Student-t takes 4x as many Monte Carlo draws).
+QUADRATURE_NODES = 16
 
 #: What the partial correlations read (:attr:`JointHeadConfig.correlation_features`).
 CORRELATION_FEATURES = ("all", "pairs", "none")
@@ -522,6 +532,86 @@ def _to_quantities(y: np.ndarray) -> dict[str, np.ndarray]:
     return {q: np.exp(v) if q in LN_SCALE else v for q, v in _by_quantity(y).items()}
 
 
+def _marginal_nodes(base: dist.TorchDistribution, nodes: int, rng: np.random.Generator, draws: slice
+                    ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Nodes of a latent marginal in units of its scale: ``(q, w, exact)``, ``q`` broadcastable to
+    ``(S, B, K, n)`` and ``w`` summing to 1 over the last axis, so that ``E f(v) ~ sum_n w f(loc + sd q)``.
+
+    Gaussian (and each component of the mixture): Gauss-Hermite with ``nodes`` nodes (``exact``). Student-t:
+    ``nodes`` Monte Carlo draws per df, shared by the stars (not ``exact``; equal-probability nodes of the t
+    converge only like ``1 / n`` in the variance of the bounded map, whose weight sits in the far tails).
+    """
+    if not isinstance(base, dist.MultivariateStudentT):
+        x, w = np.polynomial.hermite_e.hermegauss(nodes)
+        return x, w / w.sum(), True
+    df = np.broadcast_to(base.df.numpy(), base.batch_shape)[draws]  # one df per weight draw
+    values, index = np.unique(df, return_inverse=True)
+    t = rng.standard_t(values[:, None], size=(len(values), nodes))
+    return t[index.reshape(df.shape)][..., None, :], np.full(nodes, 1.0 / nodes), False
+
+
+def _physical_moments(likelihood: JointLabelDistribution, standardisation: np.ndarray, rng: np.random.Generator,
+                      n_draws: int = VARIANCE_DRAWS, nodes: int = QUADRATURE_NODES
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per weight draw (the first ``n_draws``) and star, the mean and variance of each quantity in physical
+    units (K, dex, Msun, Gyr), ``(S, B, 5)`` each, and ``(5,)`` the Monte Carlo share of each mean's error
+    variance (``1 / n`` of the variance where the nodes are draws, else 0).
+
+    Teff, logg, [M/H] (affine in the latent): the family's own closed-form ``mean`` and ``variance`` (the
+    Student-t's variance is ``scale^2 df / (df - 2)``; the mixture's includes the spread of its components'
+    means). Mass and age, ``exp(ln lo + (ln hi - ln lo) sigmoid(loc + scale v))`` of their latent marginal
+    ``v`` (a Gaussian, a Student-t with the draw's df, or a mixture of Gaussians): the nodes of
+    :func:`_marginal_nodes` for each component.
+    """
+    base = likelihood.base_dist
+    offset, scale = np.asarray(standardisation)
+    draws = slice(0, n_draws)
+    mean = base.mean.numpy()[draws] * scale + offset
+    variance = base.variance.numpy()[draws] * scale**2
+    if isinstance(base, dist.MixtureSameFamily):
+        component = base.component_distribution
+        loc, tril = component.loc.numpy()[draws], component.scale_tril.numpy()[draws]  # (S, B, K, 5 [, 5])
+        weights = torch.softmax(base.mixture_distribution.logits, -1).numpy()[draws]  # (S, B, K)
+        q, w, exact = _marginal_nodes(component, nodes, rng, draws)
+    else:
+        # one component
+        loc, tril = base.loc.numpy()[draws, ..., None, :], base.scale_tril.numpy()[draws, ..., None, :, :]
+        weights = np.ones(loc.shape[:-1])
+        q, w, exact = _marginal_nodes(base, nodes, rng, draws)
+    sd = np.sqrt((tril**2).sum(-1))  # (S, B, K, 5): the marginal scales
+    for j in _DERIVED_DIMS:
+        low, high = np.log(PHYSICAL_RANGE[JOINT_LABELS[j]])
+        latent = offset[j] + scale[j] * (loc[..., j, None] + sd[..., j, None] * q)  # (S, B, K, n)
+        physical = np.exp(low + (high - low) * scipy.special.expit(latent))
+        first = (weights * (physical * w).sum(-1)).sum(-1)
+        second = (weights * (physical**2 * w).sum(-1)).sum(-1)
+        spread = np.clip(second - first**2, 0.0, None)
+        mean[..., j], variance[..., j] = first, spread if exact else spread * len(w) / (len(w) - 1)  # unbiased
+    noise_share = np.where(np.array(BOUNDED) & (not exact), 1.0 / len(w), 0.0)
+    return mean, variance, noise_share
+
+
+def _predictive(fit: JointHeadFit, z: np.ndarray, num_samples: int, seed: int, batch_size: int,
+                with_parts: bool, n_draws: int = VARIANCE_DRAWS, nodes: int = QUADRATURE_NODES
+                ) -> tuple[dict[str, np.ndarray], VarianceParts | None]:
+    """S fresh weight draws and one observation draw each; with ``with_parts`` also the variance parts of the
+    same weight draws (no extra draws: the samples are the same either way)."""
+    samples = np.empty((num_samples, len(z), _DIM))
+    aleatoric, epistemic = np.empty((len(z), _DIM)), np.empty((len(z), _DIM))
+    rng = np.random.default_rng(seed)  # the Student-t's moment draws: the torch stream of the samples is untouched
+    with pyro.settings.context(module_local_params=True), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for rows, likelihood in _traces(fit, z, num_samples, batch_size):
+            samples[:, rows] = likelihood.sample().numpy()  # (S, B, 5)
+            if with_parts:
+                mean, variance, noise_share = _physical_moments(likelihood, fit.standardisation, rng, n_draws, nodes)
+                aleatoric[rows] = variance.mean(0)
+                # the Monte Carlo error of the per-draw means is not epistemic: take it out (floored at 0)
+                epistemic[rows] = np.clip(mean.var(0) - noise_share * aleatoric[rows], 0.0, None)
+    parts = VarianceParts(aleatoric=_by_quantity(aleatoric), epistemic=_by_quantity(epistemic)) if with_parts else None
+    return _to_quantities(samples), parts
+
+
 @torch.no_grad()
 def joint_predictive_samples(fit: JointHeadFit, z: np.ndarray, num_samples: int = 1000, seed: int = 0,
                              batch_size: int = 1024) -> dict[str, np.ndarray]:
@@ -547,12 +637,7 @@ def joint_predictive_samples(fit: JointHeadFit, z: np.ndarray, num_samples: int 
         >>> list(draws), draws["age"].shape, bool((draws["age"] < 20).all())
         (['mass', 'age', 'teff', 'logg', 'm_h'], (7, 3), True)
     """
-    samples = np.empty((num_samples, len(z), _DIM))
-    with pyro.settings.context(module_local_params=True), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for rows, likelihood in _traces(fit, z, num_samples, batch_size):
-            samples[:, rows] = likelihood.sample().numpy()  # (S, B, 5)
-    return _to_quantities(samples)
+    return _predictive(fit, z, num_samples, seed, batch_size, with_parts=False)[0]
 
 
 @dataclass(frozen=True)
@@ -569,56 +654,55 @@ class VarianceParts:
 
 
 @torch.no_grad()
-def joint_variance_parts(fit: JointHeadFit, z: np.ndarray, num_samples: int = 500, mc_draws: int = 64,
-                         seed: int = 0, batch_size: int = 256) -> VarianceParts:
-    """Aleatoric and epistemic variance of each quantity (law of total variance over weight draws).
-
-    Teff, logg, [M/H] (affine in the latent): closed form from the family's own ``mean`` and ``variance``
-    (the Student-t's variance is ``scale^2 df / (df - 2)``; the mixture's includes both components and the
-    spread of their means). Mass and age (through the bounded transform, in Msun and Gyr): Monte Carlo,
-    ``mc_draws`` observation draws per weight draw; the epistemic part is corrected for the Monte Carlo
-    noise of the per-draw means (``- aleatoric / mc_draws``, floored at 0).
+def joint_predictive(fit: JointHeadFit, z: np.ndarray, num_samples: int = 1000, seed: int = 0,
+                     batch_size: int = 1024) -> tuple[dict[str, np.ndarray], VarianceParts]:
+    """:func:`joint_predictive_samples` (the same draws for the same seed) and the aleatoric / epistemic split
+    of the same S weight draws (law of total variance; per draw moments from :func:`_physical_moments`).
 
     Args:
         fit: A fitted joint head.
         z: ``(N, F)`` features.
-        num_samples: Weight draws.
-        mc_draws: Observation draws per weight draw for mass and age.
+        num_samples: Draws per star S.
         seed: Seed.
         batch_size: Stars per vectorised call.
 
     Returns:
-        The parts, ``(N,)`` per quantity.
+        ``(draws {quantity: (S, N)}, parts)``.
 
     Example:
         >>> z = np.random.default_rng(0).normal(size=(40, 2))
         >>> y = np.column_stack([4800 + 100 * z[:, 0], 2.5 + 0.1 * z[:, 1], 0.1 * z[:, 0], 0.2 + 0.1 * z[:, 1],
         ...                      1.5 - 0.3 * z[:, 1]])
         >>> fit = fit_joint_head(z, y, config=JointHeadConfig(likelihood="student_t", svi_steps=3))
-        >>> parts = joint_variance_parts(fit, z[:3], num_samples=20, mc_draws=4)
-        >>> parts.aleatoric["teff"].shape, bool((parts.epistemic["age"] >= 0).all())
+        >>> draws, parts = joint_predictive(fit, z[:3], num_samples=20)
+        >>> bool(np.array_equal(draws["mass"], joint_predictive_samples(fit, z[:3], num_samples=20)["mass"]))
+        True
+        >>> parts.aleatoric["age"].shape, bool((parts.epistemic["age"] >= 0).all())
         ((3,), True)
     """
-    n = len(z)
-    aleatoric = np.empty((n, _DIM))
-    epistemic = np.empty((n, _DIM))
-    offset, scale = fit.standardisation
-    with pyro.settings.context(module_local_params=True), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for rows, likelihood in _traces(fit, z, num_samples, batch_size):
-            base = likelihood.base_dist
-            mean = base.mean.numpy() * scale + offset  # (S, B, 5); exact for the affine dims
-            variance = base.variance.numpy() * scale**2
-            draws = likelihood.sample((mc_draws,)).numpy()  # (M, S, B, 5)
-            physical = draws.copy()
-            physical[..., _DERIVED_DIMS] = np.exp(draws[..., _DERIVED_DIMS])
-            mc_mean, mc_variance = physical.mean(0), physical.var(0, ddof=1)  # (S, B, 5)
-            mean = np.where(np.array(BOUNDED), mc_mean, mean)
-            variance = np.where(np.array(BOUNDED), mc_variance, variance)
-            aleatoric[rows] = variance.mean(0)
-            noise = np.where(np.array(BOUNDED), aleatoric[rows] / mc_draws, 0.0)
-            epistemic[rows] = np.clip(mean.var(0) - noise, 0.0, None)
-    return VarianceParts(aleatoric=_by_quantity(aleatoric), epistemic=_by_quantity(epistemic))
+    return _predictive(fit, z, num_samples, seed, batch_size, with_parts=True)
+
+
+@torch.no_grad()
+def joint_variance_parts(fit: JointHeadFit, z: np.ndarray, num_samples: int = VARIANCE_DRAWS,
+                         nodes: int = QUADRATURE_NODES, seed: int = 0, batch_size: int = 256) -> VarianceParts:
+    """Aleatoric and epistemic variance of each quantity over ``num_samples`` weight draws, with ``nodes``
+    quadrature nodes (Gaussian components) or Monte Carlo draws (Student-t) per latent marginal: the parts of
+    :func:`joint_predictive` at other settings (more of both resolves a small epistemic part that the Student-t's
+    Monte Carlo correction would floor at 0).
+
+    Args:
+        fit: A fitted joint head.
+        z: ``(N, F)`` features.
+        num_samples: Weight draws (all used).
+        nodes: Nodes per marginal.
+        seed: Seed.
+        batch_size: Stars per vectorised call.
+
+    Returns:
+        The parts, ``(N,)`` per quantity.
+    """
+    return _predictive(fit, z, num_samples, seed, batch_size, with_parts=True, n_draws=num_samples, nodes=nodes)[1]
 
 
 def _prepared_log_score(fit: JointHeadFit, features: torch.Tensor, prepared: PreparedTargets, num_samples: int,

@@ -430,7 +430,7 @@ def test_law_of_total_variance(family_fits, family):
     fit, z = family_fits[family]
     assert fit.likelihood == family
     draws = joint_predictive_samples(fit, z, num_samples=20000, seed=0)
-    parts = joint_variance_parts(fit, z, num_samples=2000, mc_draws=64, seed=1)
+    parts = joint_variance_parts(fit, z, num_samples=2000, nodes=64, seed=1)
     for quantity in QUANTITIES:
         draw_variance = draws[quantity].var(0)
         assert _total_variance_holds(draw_variance, parts.total()[quantity]), (
