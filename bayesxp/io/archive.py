@@ -32,7 +32,15 @@ from astropy.table import Table
 from bayesxp.errors import InputFileError
 from bayesxp.io.columns import INTEGER_TEXT, MISSING_TEXT, float_column, native_byte_order
 from bayesxp.io.library import sampled_from_table
-from bayesxp.io.tables import ID_COLUMNS, check_text_complete, parse_source_ids, read_table, table_format
+from bayesxp.io.tables import (
+    ID_COLUMNS,
+    _one_line,
+    check_text_complete,
+    parse_source_ids,
+    read_table,
+    require_input_file,
+    table_format,
+)
 from bayesxp.spectra import BANDS, N_COEFFICIENTS, N_SAMPLES, WAVELENGTH_NM, SampledSpectra
 
 __all__ = [
@@ -434,10 +442,21 @@ def sampled_table_spectra(table: Table, path: str | os.PathLike = "<table>") -> 
 
 
 def iter_xp_tables(path: str | os.PathLike, batch_size: int = 2048) -> Iterator[Table]:
-    """Read a Parquet, FITS or CSV file in batches of rows with bounded memory.
+    """Read a Parquet, FITS or CSV file in batches of rows with memory bounded by the batch size.
 
-    Parquet is read by row groups (pyarrow), FITS through a memory map and CSV with pandas chunks (text
-    columns that hold numbers become numbers), so a file larger than memory streams.
+    Nothing reads the whole file first: Parquet is read by row groups (pyarrow); FITS is checked from its
+    headers and its size (a table, with rows, and every byte its header declares), then read through a
+    memory map, each batch copied out; CSV is checked for a cut last row
+    (:func:`~bayesxp.io.tables.check_text_complete`, which streams), then read with pandas chunks, each
+    chunk's parse errors (a row with more fields than the header, bytes that are not text) naming the file
+    and the line. A gzipped FITS file cannot be memory-mapped: it is read whole, once.
+
+    CSV columns are read as text; text that holds numbers becomes numbers, with one type per column for
+    the whole file, decided by the first batch in which the column holds a value: text stays text; an
+    integer column stays int64 (masked where empty) while its values are integers, float64 from the first
+    batch with a fraction on; in a numeric column a cell that is not a number reads as NaN, as a whole read
+    gives it (:func:`~bayesxp.io.columns.float_column`). Source-id columns are the exception: int64 where
+    every id of the batch is an integer, else text, parsed row by row, so one bad id stays that star's.
 
     Args:
         path: A file whose format is one of :data:`STREAMED_FORMATS`.
@@ -458,71 +477,186 @@ def iter_xp_tables(path: str | os.PathLike, batch_size: int = 2048) -> Iterator[
     path = Path(path)
     fmt = table_format(path)
     if fmt == "parquet":
-        import pyarrow.parquet as pq
+        yield from _parquet_batches(path, batch_size)
+    elif fmt == "fits":
+        yield from _fits_batches(path, batch_size)
+    elif fmt == "ascii.csv":
+        yield from _csv_batches(path, batch_size)
+    else:
+        raise InputFileError(path, f"is not read in batches (format {fmt}); read it whole")
 
-        if not path.is_file():
-            read_table(path)  # the same clear error as every other reader (missing, a folder)
-        n_rows = 0
-        try:
-            reader = pq.ParquetFile(path)
-            for batch in reader.iter_batches(batch_size=batch_size):
-                if batch.num_rows == 0:
-                    continue
-                n_rows += batch.num_rows
-                yield Table(batch.to_pydict())
-        except InputFileError:
-            raise
-        except Exception as exc:  # pyarrow raises many private types for corrupt files
-            message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-            raise InputFileError(path, f"cannot be read as parquet ({message})") from exc
-        if n_rows == 0:
-            raise InputFileError(path, "table has no rows")
+
+def _parquet_batches(path: Path, batch_size: int) -> Iterator[Table]:
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        read_table(path)  # the same clear error as every other reader (missing, a folder)
+    n_rows = 0
+    try:
+        reader = pq.ParquetFile(path)
+        for batch in reader.iter_batches(batch_size=batch_size):
+            if batch.num_rows == 0:
+                continue
+            n_rows += batch.num_rows
+            yield Table(batch.to_pydict())
+    except InputFileError:
+        raise
+    except Exception as exc:  # pyarrow raises many private types for corrupt files
+        raise InputFileError(path, f"cannot be read as parquet ({_one_line(exc)})") from exc
+    if n_rows == 0:
+        raise InputFileError(path, "table has no rows")
+
+
+def _fits_batches(path: Path, batch_size: int) -> Iterator[Table]:
+    """FITS through a memory map, checked first from the headers and the file size (no data is read)."""
+    from astropy.io import fits
+
+    require_input_file(path)
+    if path.name.lower().endswith(".gz"):  # no memory map of a compressed file: read whole, once
+        table = read_table(path)
+        for start in range(0, len(table), batch_size):
+            yield table[start : start + batch_size]
         return
-    if fmt == "fits":
-        from astropy.io import fits
+    try:
+        hdul = fits.open(path, memmap=True)
+    except Exception as exc:  # noqa: BLE001 - astropy raises OSError, ValueError, ... for a bad file
+        raise InputFileError(path, f"cannot be read as fits ({_one_line(exc)})") from exc
+    with hdul:
+        hdu = _fits_table_hdu(hdul, path)
+        if not isinstance(hdu, fits.BinTableHDU | fits.TableHDU):  # random groups: read whole, once
+            table = read_table(path)
+            for start in range(0, len(table), batch_size):
+                yield table[start : start + batch_size]
+            return
+        n_rows = hdu.header["NAXIS2"]
+        for start in range(0, n_rows, batch_size):
+            try:  # Table copies the rows out of the map, so a batch kept does not pin the file
+                batch = Table(hdu.data[start : start + batch_size])
+            except Exception as exc:  # noqa: BLE001 - the file changed under us, or a corrupt heap
+                raise InputFileError(path, f"cannot be read as fits ({_one_line(exc)})") from exc
+            yield batch
 
-        read_table(path)  # validates the file (empty, truncated, no table) with a clear error
-        with fits.open(path, memmap=True) as hdul:
-            hdu = next(h for h in hdul if isinstance(h, fits.BinTableHDU))
-            n = hdu.header["NAXIS2"]
-            for start in range(0, n, batch_size):
-                yield Table(hdu.data[start : start + batch_size])
-        return
-    if fmt == "ascii.csv":
-        check_text_complete(path)
-        read_table(path)  # validates header and content once
-        for chunk in pd.read_csv(path, chunksize=batch_size, dtype=str, keep_default_na=False):
-            yield _numeric_columns(Table.from_pandas(chunk))
-        return
-    raise InputFileError(path, f"is not read in batches (format {fmt}); read it whole")
+
+def _fits_table_hdu(hdul: object, path: Path) -> object:
+    """The first table HDU, refused as a whole read refuses it: no table, no rows, cut short."""
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    try:
+        with warnings.catch_warnings():  # a cut file warns here; it is refused below, naming the row
+            warnings.filterwarnings("ignore", "File may have been truncated", AstropyUserWarning)
+            hdus = list(hdul)  # every header (not the data), as a whole read reads them
+    except Exception as exc:  # noqa: BLE001 - a cut or corrupt header
+        raise InputFileError(path, f"cannot be read as fits ({_one_line(exc)})") from exc
+    kinds = fits.BinTableHDU | fits.TableHDU | fits.GroupsHDU
+    tables = [i for i, hdu in enumerate(hdus) if isinstance(hdu, kinds)]
+    if not tables:
+        raise InputFileError(path, f"cannot be read as fits ({_one_line(ValueError('No table found'))})")
+    if len(tables) > 1:
+        warnings.warn(f"hdu= was not specified but multiple tables are present, reading in first available "
+                      f"table (hdu={tables[0]})", AstropyUserWarning, stacklevel=2)
+    hdu = hdus[tables[0]]
+    n_rows, row_bytes = hdu.header.get("NAXIS2", 0), hdu.header.get("NAXIS1", 0)
+    if n_rows == 0:
+        raise InputFileError(path, "table has no rows")
+    start = hdu.fileinfo()["datLoc"]
+    end, size = start + hdu.size, path.stat().st_size
+    if size < end:
+        complete = min(max(size - start, 0) // max(row_bytes, 1), n_rows)
+        raise InputFileError(path, f"cannot be read as fits (file is truncated: it holds {complete} complete "
+                             f"rows of the {n_rows} its header declares: {size} of {end} bytes)")
+    return hdu
 
 
-def _numeric_columns(table: Table) -> Table:
+_CSV_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _csv_error(path: Path, exc: BaseException) -> InputFileError:
+    """A pandas parse error as one line naming the file and, where pandas says it, the line."""
+    found = _CSV_FIELDS.search(str(exc))
+    if found:
+        expected, line, saw = found.groups()
+        return InputFileError(path, f"cannot be read as ascii.csv: line {line} has {saw} fields, the header has "
+                              f"{expected}")
+    return InputFileError(path, f"cannot be read as ascii.csv ({_one_line(exc)})")
+
+
+def _csv_batches(path: Path, batch_size: int) -> Iterator[Table]:
+    """CSV in pandas chunks: only the header before the first batch, each chunk's errors as they come."""
+    require_input_file(path)
+    check_text_complete(path)
+    try:
+        reader = pd.read_csv(path, chunksize=batch_size, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError as exc:  # blank lines only: no header
+        raise InputFileError(path, "table has no rows (nor a header line)") from exc
+    except Exception as exc:  # noqa: BLE001 - pandas raises ParserError, UnicodeDecodeError, ...
+        raise _csv_error(path, exc) from exc
+    kinds: dict[str, str | None] = {}
+    n_rows = 0
+    with reader:
+        while True:
+            try:
+                chunk = next(reader)
+            except StopIteration:
+                break
+            except Exception as exc:  # noqa: BLE001 - a ragged row, bytes that are not text
+                raise _csv_error(path, exc) from exc
+            n_rows += len(chunk)
+            if len(chunk):
+                yield _numeric_columns(Table.from_pandas(chunk), kinds)
+    if n_rows == 0:
+        raise InputFileError(path, "table has no rows")
+
+
+_EMPTY = ["", "null", "nan", "--"]
+
+
+def _numeric_columns(table: Table, kinds: dict[str, str | None] | None = None) -> Table:
     """Scalar string columns that hold numbers become numbers (CSV chunks are read as text).
 
     Integer columns stay exact int64 (masked where empty), so 19-digit source ids keep every digit; an id
     column with anything else in it stays text, to be parsed row by row.
+
+    Args:
+        table: One chunk, every column text.
+        kinds: The type each column took in the chunks before (``"i"``, ``"f"``, ``"U"``; None while it
+            held no value), updated here, so that a column keeps one type across chunks (see
+            :func:`iter_xp_tables`); None: this chunk alone decides.
     """
     from astropy.table import MaskedColumn
 
+    kinds = {} if kinds is None else kinds
     out = Table()
     for name in table.colnames:
         values = np.asarray(table[name]).astype(str)
+        kind = None if name in ID_COLUMNS else kinds.get(name)
         stripped = np.char.strip(values)
-        empty = np.isin(np.char.lower(stripped), ["", "null", "nan", "--"])
-        if (~empty).any() and all(INTEGER_TEXT.fullmatch(v) and -(2**63) <= int(v) < 2**63
-                                  for v in stripped[~empty]):
+        empty = np.isin(np.char.lower(stripped), _EMPTY)
+        if kind == "U":
+            out[name] = values
+            continue
+        if ((~empty).any() or kind == "i") and kind in (None, "i") and all(
+                INTEGER_TEXT.fullmatch(v) and -(2**63) <= int(v) < 2**63 for v in stripped[~empty]):
             integers = np.array([int(v) if not is_empty else 0 for v, is_empty in zip(stripped, empty)],
                                 dtype=np.int64)
             out[name] = MaskedColumn(integers, mask=empty) if empty.any() else integers
+            kinds[name] = "i"
             continue
         if name in ID_COLUMNS:
             out[name] = values
             continue
         converted = pd.to_numeric(pd.Series(values).replace({"": None, "null": None}), errors="coerce")
+        if kind in ("i", "f"):  # numeric in an earlier chunk: a cell that is not a number is NaN
+            out[name] = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+            kinds[name] = "f"
+            continue
         bracketed = np.char.startswith(stripped, "[") | np.char.startswith(stripped, "(")
         if converted.notna().sum() >= (values != "").sum() and not bracketed.any():
             out[name] = converted.to_numpy()
+            numeric = True
         else:
             out[name] = values
+            numeric = False
+        if (~empty).any():  # a column with no value yet stays undecided
+            kinds[name] = "f" if numeric else "U"
     return out
