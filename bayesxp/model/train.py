@@ -291,7 +291,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def train_step(self) -> float:
-        """One optimiser step; returns its loss."""
+        """One optimiser step; returns its loss (under DDP the global batch's, averaged over the ranks: each
+        rank's own value is only its shard's share)."""
         self.network.train()
         for group in self.optimiser.param_groups:
             group["lr"] = _learning_rate(self.step, self.config)
@@ -301,7 +302,11 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimiser.step()
         self.step += 1
-        return float(loss.detach())
+        value = loss.detach().clone()
+        if self.world > 1:
+            torch.distributed.all_reduce(value)
+            value /= self.world
+        return float(value)
 
     def evaluate(self) -> dict:
         """Validation metrics (rank 0 computes; the decision is shared with all ranks)."""
@@ -444,9 +449,11 @@ def train_run(config: RunConfig, progress: bool = True, training_set: TrainingSe
     """
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    torch.manual_seed(config.train.seed)
     if training_set is None:
         training_set = build_training_set(config.data, progress=progress)
+    # seeded after the training set: building it (label transfer) draws from torch's global RNG, so a cold cache
+    # would otherwise change the initial weights
+    torch.manual_seed(config.train.seed)
     model, train_tokens, val_tokens = build_model(training_set, config.model)
     label_only = None
     if config.label_only_seismic:
