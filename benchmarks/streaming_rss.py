@@ -156,6 +156,10 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/bayesxp_rss")
     parser.add_argument("--keep", action="store_true", help="keep the input and output files")
     parser.add_argument("--no-resume-check", action="store_true")
+    parser.add_argument("--malloc-mmap-threshold", type=int, default=None,
+                        help="MALLOC_MMAP_THRESHOLD_ of the predict subprocess (bytes; glibc): a fixed threshold "
+                             "returns every larger array to the system when freed instead of keeping it in the heap")
+    parser.add_argument("--name", default="streaming_rss", help="results file stem in benchmarks/results")
     args = parser.parse_args()
     from bayesxp.data.dataset import DataConfig, build_training_set
 
@@ -165,6 +169,8 @@ def main() -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     env = child_env(args.threads)
+    if args.malloc_mmap_threshold:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold)
     rows = []
     resume = None
     for n in sorted(args.rows):
@@ -218,7 +224,7 @@ def write_results(args: argparse.Namespace, rows: list[dict], resume: dict | Non
             "rss_ratio_largest_smallest": ratio, "stream_rss_ratio_largest_smallest": stream_ratio,
             "rss_flat_within_20pct": ratio <= 1.2, "complete": done, "rows": rows, "resume": resume}
     RESULTS.mkdir(exist_ok=True)
-    with atomic_path(RESULTS / "streaming_rss.json") as tmp:
+    with atomic_path(RESULTS / f"{args.name}.json") as tmp:
         tmp.write_text(json.dumps(info, indent=2) + "\n")
     lines = ["# Streaming predict: peak memory against input size, and resume after a kill", "",
              f"Command: `{info['command']}`", "",
@@ -255,7 +261,7 @@ def write_results(args: argparse.Namespace, rows: list[dict], resume: dict | Non
     best = max(r["stars_per_s"] for r in rows)
     lines += [f"Total benchmark time {info['total_s']:.0f} s. 1,000,000 rows (`--rows 1000000`) works the same way "
               f"but is not a default: at the {best:.0f} stars/s measured here it would take {1e6 / best / 3600:.1f} h.", ""]
-    with atomic_path(RESULTS / "streaming_rss.md") as tmp:
+    with atomic_path(RESULTS / f"{args.name}.md") as tmp:
         tmp.write_text("\n".join(lines))
     print("\n".join(lines))
 

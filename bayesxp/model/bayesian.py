@@ -57,7 +57,6 @@ if tuple(k for name in JOINT_FEATURE_HEADS for k in HEADS[name]) != JOINT_LABELS
 JOINT_NUM_SAMPLES = 200
 
 
-
 def joint_embedding(embeddings: dict[str, np.ndarray]) -> np.ndarray:
     """The joint head's input: the request embeddings of the five labels, concatenated per star.
 
