@@ -90,8 +90,8 @@ _DTYPE = torch.float64
 #: variance to sqrt(2 / 255) ~ 9% (relative std), at a cost that does not grow with S.
 VARIANCE_DRAWS = 256
 
-#: Gauss-Hermite nodes per latent marginal for the moments of mass and age (:func:`_marginal_nodes`; the
-#: Student-t takes 4x as many Monte Carlo draws).
+#: Nodes per latent marginal for the moments of mass and age (:func:`_marginal_nodes`): Gauss-Hermite nodes of a
+#: Gaussian component, Monte Carlo draws of the Student-t.
 QUADRATURE_NODES = 16
 
 #: What the partial correlations read (:attr:`JointHeadConfig.correlation_features`).
