@@ -20,6 +20,7 @@ __all__ = [
     "N_COEFFICIENTS",
     "STATUS_OK",
     "SampledSpectra",
+    "usable_samples",
     "normalise_by_median",
 ]
 
@@ -156,6 +157,18 @@ class SampledSpectra:
             status=np.concatenate([p.status for p in parts]),
             meta=pd.concat([p.meta for p in parts], ignore_index=True),
         )
+
+
+def usable_samples(flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:
+    """Which flux samples count: finite flux with a finite, positive error (the one rule of every reader,
+    projection and inpainting).
+
+    Example:
+        >>> usable_samples(np.array([[1.0, np.nan, 1.0, 1.0]]), np.array([[0.1, 0.1, 0.0, np.nan]])).tolist()
+        [[True, False, False, False]]
+    """
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(flux) & np.isfinite(flux_error) & (flux_error > 0)
 
 
 def normalise_by_median(flux: np.ndarray, flux_error: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -507,15 +507,20 @@ def _parquet_batches(path: Path, batch_size: int) -> Iterator[Table]:
         raise InputFileError(path, "table has no rows")
 
 
+def _whole_in_batches(path: Path, batch_size: int) -> Iterator[Table]:
+    """A file that cannot be streamed, read whole once and handed out in batches."""
+    table = read_table(path)
+    for start in range(0, len(table), batch_size):
+        yield table[start : start + batch_size]
+
+
 def _fits_batches(path: Path, batch_size: int) -> Iterator[Table]:
     """FITS through a memory map, checked first from the headers and the file size (no data is read)."""
     from astropy.io import fits
 
     require_input_file(path)
     if path.name.lower().endswith(".gz"):  # no memory map of a compressed file: read whole, once
-        table = read_table(path)
-        for start in range(0, len(table), batch_size):
-            yield table[start : start + batch_size]
+        yield from _whole_in_batches(path, batch_size)
         return
     try:
         hdul = fits.open(path, memmap=True)
@@ -524,9 +529,7 @@ def _fits_batches(path: Path, batch_size: int) -> Iterator[Table]:
     with hdul:
         hdu = _fits_table_hdu(hdul, path)
         if not isinstance(hdu, fits.BinTableHDU | fits.TableHDU):  # random groups: read whole, once
-            table = read_table(path)
-            for start in range(0, len(table), batch_size):
-                yield table[start : start + batch_size]
+            yield from _whole_in_batches(path, batch_size)
             return
         n_rows = hdu.header["NAXIS2"]
         for start in range(0, n_rows, batch_size):

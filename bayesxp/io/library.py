@@ -20,7 +20,7 @@ from bayesxp.errors import InputFileError
 from bayesxp.io.columns import MISSING_TEXT, decoded_strings, float_column, native_byte_order, nullable_int64
 from bayesxp.io.tables import parse_source_ids, read_table, require_columns
 from bayesxp.paths import library_path
-from bayesxp.spectra import N_SAMPLES, STATUS_OK, SampledSpectra
+from bayesxp.spectra import N_SAMPLES, STATUS_OK, SampledSpectra, usable_samples
 
 __all__ = ["read_sampled_table", "read_library", "read_reserved_stars", "sampled_from_table", "star_status", "with_note"]
 
@@ -105,8 +105,7 @@ def star_status(flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:
         >>> star_status(f, np.full((2, 343), 0.01)).tolist()
         ['ok', 'no finite flux samples']
     """
-    with np.errstate(invalid="ignore"):
-        good = np.isfinite(flux) & np.isfinite(flux_error) & (flux_error > 0)
+    good = usable_samples(flux, flux_error)
     n_good = good.sum(axis=1)
     status = np.full(flux.shape[0], STATUS_OK, dtype=object)
     all_nan = ~np.isfinite(flux).any(axis=1)
@@ -211,8 +210,7 @@ def _renormalise(flux: np.ndarray, flux_error: np.ndarray, medflux: np.ndarray, 
         ``(flux, flux_error, medflux, no_median)``, the last ``(N,)`` True where a row has good samples but
         no positive median (it cannot be normalised).
     """
-    with np.errstate(invalid="ignore"):
-        good = np.isfinite(flux) & np.isfinite(flux_error) & (flux_error > 0)
+    good = usable_samples(flux, flux_error)
     median = np.full(len(flux), np.nan)
     rows = good.any(axis=1)
     if rows.any():

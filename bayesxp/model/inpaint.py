@@ -31,7 +31,7 @@ import numpy as np
 
 from bayesxp.model.foundation import FoundationModel
 from bayesxp.quantities import LABELS
-from bayesxp.spectra import N_COEFFICIENTS, N_SAMPLES, WAVELENGTH_NM
+from bayesxp.spectra import N_COEFFICIENTS, N_SAMPLES, WAVELENGTH_NM, usable_samples
 from bayesxp.xp.basis import BP_RANGE_NM, RP_RANGE_NM
 from bayesxp.xp.projection import CoefficientPrior, condition, giant_prior, merged_design_matrix
 
@@ -113,10 +113,6 @@ class Inpainted:
     def wavelength(self) -> np.ndarray:
         """``(343,)`` nm."""
         return WAVELENGTH_NM
-
-
-def _observed(flux: np.ndarray, flux_error: np.ndarray) -> np.ndarray:
-    return np.isfinite(flux) & np.isfinite(flux_error) & (flux_error > 0)
 
 
 def _reference_error(flux_error: np.ndarray) -> np.ndarray:
@@ -202,7 +198,7 @@ def inpaint(flux: np.ndarray, flux_error: np.ndarray, mask: np.ndarray | str | S
 
         foundation = load_foundation(default_model_path())
     n = len(flux)
-    seen = _observed(flux, flux_error) & ~mask
+    seen = usable_samples(flux, flux_error) & ~mask
     predicted = ~seen
     out = {name: np.full(flux.shape, np.nan) for name in ("model_flux", "model_flux_error")}
     n_tokens = np.zeros(n, dtype=int)
@@ -261,7 +257,7 @@ def inpainting_scores(inpainted: Inpainted, flux: np.ndarray, flux_error: np.nda
     """
     flux, flux_error = np.asarray(flux, np.float64), np.asarray(flux_error, np.float64)
     judged = inpainted.mask if withheld is None else np.broadcast_to(np.asarray(withheld, bool), flux.shape)
-    judged = judged & _observed(flux, flux_error) & np.isfinite(inpainted.model_flux)
+    judged = judged & usable_samples(flux, flux_error) & np.isfinite(inpainted.model_flux)
     residual = (flux - inpainted.model_flux)[judged]
     r = residual / flux_error[judged]
     z = residual / np.sqrt(inpainted.model_flux_error[judged] ** 2 + flux_error[judged] ** 2)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from bayesxp.io.tables import read_table
-from bayesxp.spectra import N_COEFFICIENTS
+from bayesxp.spectra import N_COEFFICIENTS, usable_samples
 from bayesxp.xp.basis import design_matrix, merge_weights
 
 __all__ = ["merged_design_matrix", "CoefficientPrior", "coefficient_prior", "giant_prior", "GIANT_PRIOR_FILE",
@@ -218,7 +218,7 @@ def condition(flux: np.ndarray, flux_error: np.ndarray, prior_mean: np.ndarray, 
     precision = np.asarray(prior_precision, np.float64)
     f = np.asarray(flux, np.float64)
     e = np.asarray(flux_error, np.float64)
-    good = np.isfinite(f) & np.isfinite(e) & (e > 0)
+    good = usable_samples(f, e)
     weight = np.where(good, 1.0 / np.where(good, e, 1.0) ** 2, 0.0)  # (B, 343)
     normal = np.take(weight @ products, index, axis=1).reshape(-1, N_PSEUDO, N_PSEUDO)  # (B, 110, 110)
     normal += precision
@@ -315,7 +315,7 @@ def project(
         batch = slice(start, start + batch_size)
         f, e = flux[batch], flux_error[batch]
         solution, covariance = condition(f, e, prior.mean, precision, with_covariance=with_errors)
-        any_good = (np.isfinite(f) & np.isfinite(e) & (e > 0)).any(axis=1)
+        any_good = usable_samples(f, e).any(axis=1)
         out[batch][any_good] = solution[any_good]  # out[batch] is a view: no row index arrays
         if err is not None:
             err[batch][any_good] = np.sqrt(np.diagonal(covariance, axis1=1, axis2=2)[any_good])
