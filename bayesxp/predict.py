@@ -59,6 +59,8 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
         raise InputFileError(input_path, "file does not exist" if not input_path.exists() else "is not a file")
     if output_path.resolve() == input_path.resolve():
         raise BayesXPError(f"{output_path}: the output would overwrite the input")
+    if output_path.is_dir():  # refuse before hours of work, not at the final rename
+        raise BayesXPError(f"cannot write {output_path}: it is a folder")
     model = load(model_path)
     partial = output_path.with_name(output_path.name + ".partial")
     stamp = {"input": str(input_path.resolve()), "size": input_path.stat().st_size,

@@ -87,3 +87,12 @@ def library(library_file: Path):
     from bayesxp.io.library import read_library
 
     return read_library(library_file)
+
+
+
+@pytest.fixture(scope="session")
+def chromium() -> tuple[Path, Path]:
+    """Debian's chromium and chromedriver (``.ci/run`` installs them); absent: skip, but fail under CI."""
+    from bayesxp.testing.browser import require_chromium
+
+    return require_chromium()

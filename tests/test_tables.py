@@ -299,3 +299,38 @@ def test_read_only_folder_real_chmod(tmp_path):
             write_table(Table({"a": [1]}), folder / "out.csv")
     finally:
         folder.chmod(0o700)
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, restoring it after."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+@pytest.mark.parametrize("suffix", [".csv", ".fits", ".parquet", ".h5", ".txt"])
+def test_written_files_honour_the_umask(tmp_path, umask, mask, mode, suffix):
+    # a shared group folder must be able to read outputs: the mode is 0o666 less the umask, as for any file
+    # the user creates (mkstemp's 0600 for every umask was the defect: the 0o022 and 0o002 cases fail on it)
+    umask(mask)
+    target = tmp_path / f"out{suffix}"
+    if suffix == ".txt":
+        with atomic_path(target) as tmp:
+            tmp.write_text("done")
+    else:
+        write_table(Table({"a": [1, 2]}), target)
+    assert oct(target.stat().st_mode & 0o777) == oct(mode)
+    reference = tmp_path / "plain"
+    reference.write_text("x")  # the mode a plain open() gives under the same umask
+    assert target.stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
+
+
+def test_current_umask_reads_the_mask(umask):
+    from bayesxp.io.tables import current_umask
+
+    umask(0o027)
+    assert current_umask() == 0o027
+    umask(0o002)
+    assert current_umask() == 0o002

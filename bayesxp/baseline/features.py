@@ -6,7 +6,8 @@ Per star, 63 columns (:data:`FEATURE_NAMES`):
   projection of the sampled spectrum onto the DR3 Hermite bases (:func:`bayesxp.xp.projection.project`),
   normalised by the spectrum's median flux (Leung & Bovy divide by the G-band flux instead; trees are
   invariant to a per-column scale, and the two normalisations differ only by a smooth colour term);
-- ``j_h``, ``j_k``, ``bp_rp``: 2MASS J-H, J-K and Gaia BP-RP colours from the TrainingSet labels.
+- ``j_h``, ``j_k``, ``bp_rp``: 2MASS J-H, J-K and Gaia BP-RP colours from the TrainingSet labels (or from
+  the photometry columns of spectra).
 
 Missing values stay NaN: XGBoost learns a default branch for them. The projection (~1.8 ms per star) is
 cached by :func:`bayesxp.xp.projection.project_cached`, keyed by a hash of the flux and flux-error bytes
@@ -18,7 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from bayesxp.data.dataset import TrainingSet
+from bayesxp.quantities import LABELS
+from bayesxp.spectra import SampledSpectra
 from bayesxp.xp.basis import N_COEFFICIENTS
+from bayesxp.xp.inputs import photometry_labels
 
 __all__ = [
     "N_COEFFICIENTS_USED",
@@ -89,11 +93,12 @@ def features_from_arrays(coefficients: np.ndarray, colours: np.ndarray) -> np.nd
     return np.concatenate([bp, rp, colours], axis=1).astype(np.float32)  # (N, 63)
 
 
-def xp_features(stars: TrainingSet, cache: bool = True) -> np.ndarray:
-    """The baseline's features of every star of a TrainingSet (same rows, same order).
+def xp_features(stars: TrainingSet | SampledSpectra, cache: bool = True) -> np.ndarray:
+    """The baseline's features of every star of a TrainingSet or of spectra (same rows, same order).
 
     Args:
-        stars: The stars (any selection or split; used as given).
+        stars: The stars (any selection or split; used as given); spectra read their colours from ``meta``
+            (:func:`~bayesxp.xp.inputs.photometry_labels`).
         cache: Read and write the projection cache.
 
     Returns:
@@ -105,5 +110,8 @@ def xp_features(stars: TrainingSet, cache: bool = True) -> np.ndarray:
         (3, 63)
     """
     coefficients = pseudo_coefficients(stars.flux, stars.flux_error, cache=cache)
-    colours = np.stack([stars.label(name)[0] for name in COLOUR_NAMES], axis=1)  # (N, 3)
+    if hasattr(stars, "label"):  # a TrainingSet
+        colours = np.stack([stars.label(name)[0] for name in COLOUR_NAMES], axis=1)  # (N, 3)
+    else:  # SampledSpectra: the photometry its meta carries (library or Gaia archive columns)
+        colours = photometry_labels(stars.meta)[:, [LABELS.index(name) for name in COLOUR_NAMES]]
     return features_from_arrays(coefficients, colours)

@@ -28,6 +28,7 @@ __all__ = [
     "require_columns",
     "require_input_file",
     "os_error_reason",
+    "current_umask",
     "parse_source_ids",
     "SUPPORTED_SUFFIXES",
     "ID_COLUMNS",
@@ -320,6 +321,7 @@ def require_columns(table: Table, columns: Sequence[str], path: str | os.PathLik
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path`` atomically.
 
+    The file gets the mode of any file the user creates (``0o666`` less the umask), not ``mkstemp``'s 0600.
     On any exception the temporary file is removed and ``path`` is left as it was. Full-disk and
     permission errors of the writer, and any error of the final flush and rename (a full disk, a target
     that is a folder), are re-raised as one-line :class:`~bayesxp.errors.BayesXPError` naming the target.
@@ -340,6 +342,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        # mkstemp creates 0600; the output must be readable like any file the user writes (umask honoured)
+        os.fchmod(fd, 0o666 & ~current_umask())
         os.close(fd)
     except PermissionError as exc:
         raise BayesXPError(f"cannot write {path}: permission denied on {folder}") from exc
@@ -372,6 +376,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if isinstance(exc, OSError):
             raise BayesXPError(f"cannot write {path}: {os_error_reason(exc)}") from exc
         raise
+
+
+def current_umask() -> int:
+    """The process's file-mode creation mask (read without changing it where the OS allows).
+
+    Example:
+        >>> 0 <= current_umask() <= 0o777
+        True
+    """
+    try:  # Linux: read it, no race with other threads creating files
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def os_error_reason(exc: OSError) -> str:

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bayesxp.errors import ConfigError
 from bayesxp.model.foundation import FoundationModel
 from bayesxp.model.generate import GENERATION_LABELS, observed_tokens, spectral_tokens, token_chi_square
 from bayesxp.quantities import LABELS, LN_SCALE, PHOTOMETRIC_LABELS, PHYSICAL_RANGE, TARGET_LABELS
@@ -82,7 +83,7 @@ class MCMCConfig:
         >>> MCMCConfig(burn=2000)
         Traceback (most recent call last):
         ...
-        ValueError: burn (2000) must be smaller than n_steps (1500)
+        bayesxp.errors.ConfigError: burn (2000) must be smaller than n_steps (1500)
     """
 
     n_walkers: int = 32
@@ -100,22 +101,22 @@ class MCMCConfig:
 
     def __post_init__(self) -> None:
         if self.n_walkers < 2 * len(TARGET_LABELS):
-            raise ValueError(f"n_walkers must be at least {2 * len(TARGET_LABELS)} (twice the sampled dimensions), "
+            raise ConfigError(f"n_walkers must be at least {2 * len(TARGET_LABELS)} (twice the sampled dimensions), "
                              f"not {self.n_walkers}")
         if self.n_steps < 1 or self.thin < 1 or self.burn < 0:
-            raise ValueError(f"n_steps and thin must be >= 1 and burn >= 0, not n_steps={self.n_steps}, "
+            raise ConfigError(f"n_steps and thin must be >= 1 and burn >= 0, not n_steps={self.n_steps}, "
                              f"thin={self.thin}, burn={self.burn}")
         if self.burn >= self.n_steps:
-            raise ValueError(f"burn ({self.burn}) must be smaller than n_steps ({self.n_steps})")
+            raise ConfigError(f"burn ({self.burn}) must be smaller than n_steps ({self.n_steps})")
         for name in GENERATION_LABELS:
             low, high = (float(v) for v in getattr(self, name))
             if not (np.isfinite(low) and np.isfinite(high) and low < high):
-                raise ValueError(f"prior bounds of {name} must be finite and increasing, not {getattr(self, name)}")
+                raise ConfigError(f"prior bounds of {name} must be finite and increasing, not {getattr(self, name)}")
             if name in LN_SCALE and low <= 0:
-                raise ValueError(f"prior bounds of {name} must be positive (its prior is uniform in ln {name}), "
+                raise ConfigError(f"prior bounds of {name} must be positive (its prior is uniform in ln {name}), "
                                  f"not {getattr(self, name)}")
         if not 0 < self.initial_scatter < 0.5:
-            raise ValueError(f"initial_scatter must be in (0, 0.5), not {self.initial_scatter}")
+            raise ConfigError(f"initial_scatter must be in (0, 0.5), not {self.initial_scatter}")
 
     @property
     def n_kept(self) -> int:

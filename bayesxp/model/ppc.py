@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from bayesxp.model.bayesian import BayesXPModel
     from bayesxp.spectra import SampledSpectra
 
-__all__ = ["PPCResult", "ppc_pvalues", "posterior_predictive_check", "posterior_predictive_data"]
+__all__ = ["PPCResult", "ppc_pvalues", "posterior_predictive_check", "check_posterior", "posterior_predictive_data"]
 
 
 @dataclass(frozen=True)
@@ -138,19 +138,51 @@ def posterior_predictive_check(model: BayesXPModel, spectra: SampledSpectra, num
         ((3,), ['ok', 'ok', 'ok'])
     """
     posterior = model.posterior(spectra, num_samples=num_samples, context=context, seed=seed)
+    return check_posterior(model, spectra, posterior, context=context, batch_size=batch_size)[0]
+
+
+def check_posterior(model: BayesXPModel, spectra: SampledSpectra, posterior: object, context: str = "full",
+                    batch_size: int = 512, flux_seed: int | None = None) -> tuple[PPCResult, np.ndarray | None]:
+    """The posterior predictive check of a posterior already drawn (every draw of ``posterior`` is used).
+
+    Args:
+        model: The model that drew ``posterior``.
+        spectra: The stars, in the posterior's order.
+        posterior: Their :class:`~bayesxp.posterior.Posterior` (S draws).
+        context: The context the posterior used.
+        batch_size: Stars per forward pass of the generation.
+        flux_seed: Also draw one spectrum per posterior draw (the posterior predictive flux), seeded so.
+
+    Returns:
+        ``(result, flux)``; ``flux`` is ``(S, N, 343)`` (NaN for stars not checked), or None without ``flux_seed``.
+
+    Example:
+        >>> from bayesxp.model.bayesian import BayesXPModel
+        >>> from bayesxp.data.demo import demo_path
+        >>> from bayesxp.io.library import read_sampled_table
+        >>> model, stars = BayesXPModel.load(), read_sampled_table(demo_path()).take(np.arange(2))
+        >>> result, flux = check_posterior(model, stars, model.posterior(stars, num_samples=8), flux_seed=0)
+        >>> result.pvalue.shape, flux.shape
+        ((2,), (8, 2, 343))
+    """
     n = len(spectra)
     observed = observed_tokens(model.tokenizer, spectra.flux, spectra.flux_error)
     ok, mean, std = _predictive_tokens(model, spectra, posterior, observed, context, batch_size)
     s = posterior.samples["teff"].shape[0]
     chi2, pvalue = np.full(n, np.nan), np.full(n, np.nan)
     n_tokens = np.isfinite(observed).sum(axis=1)
+    generated = None if flux_seed is None else np.full((s, n, spectra.flux.shape[1]), np.nan)
     if ok.any():
         shape = (s, int(ok.sum()), mean.shape[1])
         discrepancy, p = ppc_pvalues(observed[ok], mean.reshape(shape), std.reshape(shape))
         chi2[ok], pvalue[ok] = discrepancy.mean(axis=0), p
+        if generated is not None:
+            flux = flux_draws(model.tokenizer, mean, std, np.random.default_rng(flux_seed))
+            generated[:, ok] = flux.reshape(s, int(ok.sum()), -1)
     status = np.where(ok, "ok", "no posterior or no usable spectrum").astype(object)
-    return PPCResult(source_id=np.asarray(spectra.source_id), chi2=chi2, pvalue=pvalue, n_tokens=n_tokens,
-                     status=status)
+    result = PPCResult(source_id=np.asarray(spectra.source_id), chi2=chi2, pvalue=pvalue, n_tokens=n_tokens,
+                       status=status)
+    return result, generated
 
 
 def posterior_predictive_data(  # noqa: ANN201 - arviz.InferenceData
@@ -186,12 +218,6 @@ def posterior_predictive_data(  # noqa: ANN201 - arviz.InferenceData
         ((1, 8, 2, 343), (2, 343))
     """
     posterior = model.posterior(spectra, num_samples=num_samples, context=context, seed=seed)
-    observed = observed_tokens(model.tokenizer, spectra.flux, spectra.flux_error)
-    ok, mean, std = _predictive_tokens(model, spectra, posterior, observed, context, batch_size)
-    s = posterior.samples["teff"].shape[0]
-    generated = np.full((s, len(spectra), spectra.flux.shape[1]), np.nan)
-    if ok.any():
-        flux = flux_draws(model.tokenizer, mean, std, np.random.default_rng(seed))
-        generated[:, ok] = flux.reshape(s, int(ok.sum()), -1)
+    _, generated = check_posterior(model, spectra, posterior, context=context, batch_size=batch_size, flux_seed=seed)
     return posterior.to_arviz(posterior_predictive={"flux": generated},
                               observed_data={"flux": np.asarray(spectra.flux, np.float64)})

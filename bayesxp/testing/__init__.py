@@ -1,9 +1,11 @@
-"""Testing aids of bayesxp: fault injection, a tiny model, and the reliability catalogue.
+"""Testing aids of bayesxp: fault injection, a tiny model, the reliability catalogue, a headless browser.
 
 - :mod:`~bayesxp.testing.faults`: a full disk, ENOSPC in a write or an fsync, an unprivileged user.
 - :mod:`~bayesxp.testing.tiny`: a tiny model trained on synthetic stars in seconds (imports torch).
 - :mod:`~bayesxp.testing.reliability`: the catalogue of bad inputs and faults run by
   ``benchmarks/reliability.py`` and ``tests/reliability/``.
+- :mod:`~bayesxp.testing.browser`: a self-contained HTML page opened in headless chromium (images loaded,
+  console errors, a screenshot), for the report of ``bayesxp run``.
 
 Only the fault helpers are imported here; the other modules are imported by name.
 
