@@ -29,10 +29,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy.table import Table, vstack
+from astropy.table import Table
 
 from bayesxp.errors import BayesXPError, InputFileError
-from bayesxp.io.tables import os_error_reason, read_table, table_format, write_table
+from bayesxp.io.tables import (
+    join_parts,
+    os_error_reason,
+    parquet_column,
+    table_format,
+    write_table,
+)
+from bayesxp.quantities import contract_unit
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -242,6 +249,7 @@ def predict_dask(input_path: str | Path, output_dir: str | Path, model_path: str
         >>> import tempfile
         >>> from bayesxp.data.demo import demo_path
         >>> folder = Path(tempfile.mkdtemp())
+        >>> from bayesxp.io.tables import read_table
         >>> stars = read_table(demo_path())[:40]
         >>> stars["apogee_id"] = stars["apogee_id"].astype(str)
         >>> (folder / "catalogue").mkdir()
@@ -295,13 +303,11 @@ def predict_dask(input_path: str | Path, output_dir: str | Path, model_path: str
         client.gather(client.compute(tasks))
     else:  # the current distributed client if there is one, else this process
         dask.compute(*tasks)
-    table = vstack([read_table(part) for part in parts], metadata_conflicts="silent")
-    if joined_path is not None:
-        table.meta = {"bayesxp_model": str(model_path or "default"), "samples_per_star": num_samples,
-                      "input": input_path.name}
-        write_table(table, joined_path)
-    status = np.asarray(table["status"]).astype(str)
+    if joined_path is not None:  # as predict_file joins: a Parquet output one part at a time, with units
+        join_parts(parts, joined_path, {"bayesxp_model": str(model_path or "default"), "samples_per_star": num_samples,
+                                        "input": input_path.name}, units=contract_unit)
+    status = parquet_column(parts, "status").astype(str)  # only this column is read back
     failed = {reason: int((status == reason).sum()) for reason in np.unique(status[status != "ok"])}
-    return {"stars": len(table), "ok": int((status == "ok").sum()), "failed": failed, "batches": len(plans),
+    return {"stars": len(status), "ok": int((status == "ok").sum()), "failed": failed, "batches": len(plans),
             "resumed_batches": len(plans) - len(todo), "seconds": time.perf_counter() - start}
 

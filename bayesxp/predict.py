@@ -20,7 +20,16 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from bayesxp.errors import BayesXPError, InputFileError
-from bayesxp.io.tables import atomic_path, os_error_reason, read_table, table_format, write_table
+from bayesxp.io.tables import (
+    atomic_path,
+    join_parts,
+    os_error_reason,
+    parquet_column,
+    read_table,
+    table_format,
+    write_table,
+)
+from bayesxp.quantities import contract_unit
 
 __all__ = ["predict_file", "generate_file", "inpaint_file", "ppc_file", "fit_mcmc_file"]
 
@@ -94,25 +103,13 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
     if not parts:
         shutil.rmtree(partial, ignore_errors=True)
         raise BayesXPError(f"{input_path}: no stars were read")
-    table = vstack([read_table(p) for p in parts], metadata_conflicts="silent")
-    _restore_units(table)
-    table.meta = {"bayesxp_model": str(model_path or "default"), "samples_per_star": num_samples,
-                  "input": input_path.name}
-    write_table(table, output_path)
+    meta = {"bayesxp_model": str(model_path or "default"), "samples_per_star": num_samples, "input": input_path.name}
+    join_parts(parts, output_path, meta, units=contract_unit)  # a Parquet output is joined one part at a time
+    status = parquet_column(parts, "status").astype(str)
     shutil.rmtree(partial)
-    status = np.asarray(table["status"]).astype(str)
     failed = {reason: int((status == reason).sum()) for reason in np.unique(status[status != "ok"])}
-    return {"stars": len(table), "ok": int((status == "ok").sum()), "failed": failed,
+    return {"stars": len(status), "ok": int((status == "ok").sum()), "failed": failed,
             "seconds": time.perf_counter() - start, "resumed_batches": resumed}
-
-
-def _restore_units(table: Table) -> None:
-    from bayesxp.quantities import UNITS
-
-    for column in table.colnames:
-        quantity = column.split("_q")[0].removesuffix("_mean").removesuffix("_std")
-        if quantity in UNITS and column != quantity:
-            table[column].unit = UNITS[quantity]
 
 
 def _array_cells(values: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ __all__ = [
     "QUANTITIES",
     "UNITS",
     "unit_name",
+    "contract_unit",
     "MODEL_LABELS",
     "LN_SCALE",
     "TARGET_LABELS",
@@ -98,6 +99,17 @@ def unit_name(quantity: str) -> str:
         ('solMass', 'Gyr', 'dex')
     """
     return UNITS[quantity].to_string()
+
+
+def contract_unit(column: str) -> u.UnitBase | None:
+    """The unit of a column of the ``predict`` contract table (``mass_q16`` -> Msun), None for the others.
+
+    Example:
+        >>> contract_unit("mass_q16").to_string(), contract_unit("teff_mean").to_string(), contract_unit("status")
+        ('solMass', 'K', None)
+    """
+    quantity = column.split("_q")[0].removesuffix("_mean").removesuffix("_std")
+    return UNITS[quantity] if quantity in UNITS and column != quantity else None
 
 
 def stable_hash(keys: Iterable[str]) -> list[int]:

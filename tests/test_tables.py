@@ -334,3 +334,50 @@ def test_current_umask_reads_the_mask(umask):
     assert current_umask() == 0o027
     umask(0o002)
     assert current_umask() == 0o002
+
+
+def _contract_parts(folder, rng, n_parts=4, rows=50):
+    parts = []
+    for k in range(n_parts):  # the first part's statuses are all "ok": a narrower string column than the others'
+        status = np.where(rng.random(rows) < (0.1 if k else 0.0), "no finite flux samples", "ok")
+        table = Table({"source_id": np.arange(k * rows, (k + 1) * rows, dtype=np.int64),
+                       "mass_q50": rng.lognormal(0.2, 0.2, rows), "teff_mean": rng.normal(4800, 300, rows),
+                       "status": status, "flags": np.where(status == "ok", "", "missing BP")})
+        parts.append(tables.write_table(table, folder / f"part-{k:06d}.parquet"))
+    return parts
+
+
+def test_streamed_parquet_join_equals_the_whole_join(tmp_path, rng):
+    from astropy.table import vstack
+
+    from bayesxp.quantities import contract_unit
+
+    parts = _contract_parts(tmp_path, rng)
+    meta = {"bayesxp_model": "default", "samples_per_star": 200, "input": "x.csv"}
+    assert tables.join_parts(parts, tmp_path / "streamed.parquet", meta, units=contract_unit) == 200
+    whole = vstack([read_table(p) for p in parts])
+    for name in whole.colnames:
+        whole[name].unit = contract_unit(name)
+    whole.meta = meta
+    write_table(whole, tmp_path / "whole.parquet")
+    streamed, reference = read_table(tmp_path / "streamed.parquet"), read_table(tmp_path / "whole.parquet")
+    assert streamed.colnames == reference.colnames and dict(streamed.meta) == dict(reference.meta)
+    for name in reference.colnames:
+        assert streamed[name].unit == reference[name].unit, name
+        assert np.asarray(streamed[name]).tolist() == np.asarray(reference[name]).tolist(), name
+    assert streamed["mass_q50"].unit == u.solMass and streamed.meta["samples_per_star"] == 200
+    assert tables.parquet_column(parts, "status").tolist() == np.asarray(reference["status"]).tolist()
+    # any other format goes through astropy whole, with the same units and meta
+    assert tables.join_parts(parts, tmp_path / "whole.fits", meta, units=contract_unit) == 200
+    fits = read_table(tmp_path / "whole.fits")
+    assert fits["teff_mean"].unit == u.K and np.allclose(fits["teff_mean"], reference["teff_mean"])
+
+
+def test_streamed_join_refuses_a_part_of_another_schema(tmp_path, rng):
+    parts = _contract_parts(tmp_path, rng, n_parts=2)
+    odd = tables.write_table(Table({"source_id": [1], "other": [2.0]}), tmp_path / "odd.parquet")
+    with pytest.raises(BayesXPError, match="odd.parquet.*no column 'mass_q50'"):
+        tables.join_parts([*parts, odd], tmp_path / "out.parquet")
+    assert not (tmp_path / "out.parquet").exists()  # atomic: nothing half-written
+    with pytest.raises(ValueError, match="Parquet only"):
+        tables.join_parquet_parts(parts, Table(), tmp_path / "out.csv")

@@ -11,7 +11,7 @@ import csv
 import errno
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,9 @@ __all__ = [
     "table_format",
     "read_table",
     "write_table",
+    "join_parquet_parts",
+    "join_parts",
+    "parquet_column",
     "atomic_path",
     "require_columns",
     "require_input_file",
@@ -452,3 +455,124 @@ def _parquet_safe(table: Table) -> Table:
             out[name].unit = column.unit
     out.meta = {k: v for k, v in table.meta.items() if isinstance(v, str | int | float | bool)}
     return out
+
+
+def join_parquet_parts(parts: Sequence[str | os.PathLike], template: Table, output: str | os.PathLike) -> int:
+    """Concatenate Parquet parts into one Parquet file, one part in memory at a time, atomically.
+
+    The output has the columns, units and ``meta`` of ``template`` (a table with the final columns; its rows
+    are ignored) and the parts' rows in order, exactly what ``write_table(vstack(parts), output)`` writes
+    for a Parquet output, without holding every row: a catalogue-scale join stays at the size of one part.
+
+    Args:
+        parts: Parquet files with the template's columns (written by :func:`write_table`).
+        template: Columns, units and metadata of the output.
+        output: The ``.parquet`` file to write.
+
+    Returns:
+        The number of rows written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> parts = [write_table(Table({"a": [1.0, 2.0]}), folder / "p0.parquet"),
+        ...          write_table(Table({"a": [3.0]}), folder / "p1.parquet")]
+        >>> template = Table({"a": np.zeros(0)}, meta={"note": "joined"})
+        >>> join_parquet_parts(parts, template, folder / "all.parquet")
+        3
+        >>> read_table(folder / "all.parquet")["a"].tolist(), read_table(folder / "all.parquet").meta["note"]
+        ([1.0, 2.0, 3.0], 'joined')
+    """
+    import pyarrow.parquet as pq
+
+    output = Path(output)
+    if table_format(output) != "parquet":
+        raise ValueError(f"{output}: join_parquet_parts writes Parquet only")
+    with tempfile.TemporaryDirectory() as folder:  # the schema astropy writes for the template: units and meta
+        schema = pq.read_schema(write_table(template[:0], Path(folder) / "template.parquet"))
+    for part in parts:  # footers only: every part must hold the output's columns
+        missing = [name for name in schema.names if name not in pq.read_schema(part).names]
+        if missing:
+            raise BayesXPError(f"cannot join {part} into {output}: it has no column {missing[0]!r}")
+    # astropy reads a string column back at the width recorded in ``table::len::<column>``: the widest part's
+    metadata = dict(schema.metadata or {})
+    for key in [k for k in metadata if k.startswith(b"table::len::")]:
+        metadata[key] = str(max(_string_width(part, key) for part in parts)).encode()
+    schema = schema.with_metadata(metadata)
+    rows = 0
+    with atomic_path(output) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for part in parts:
+            table = pq.read_table(part).select(schema.names)
+            writer.write_table(table.replace_schema_metadata(schema.metadata).cast(schema))
+            rows += table.num_rows
+    return rows
+
+
+def _string_width(part: str | os.PathLike, key: bytes) -> int:
+    """The width of a string column of a Parquet part: astropy's record of it, else measured."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    recorded = (pq.read_schema(part).metadata or {}).get(key)
+    if recorded is not None:
+        return int(recorded)
+    name = key.decode().removeprefix("table::len::")
+    return int(pc.max(pc.utf8_length(pq.read_table(part, columns=[name]).column(name))).as_py() or 0)
+
+
+def join_parts(parts: Sequence[str | os.PathLike], output: str | os.PathLike, meta: dict | None = None,
+               units: Callable[[str], object] | None = None) -> int:
+    """Join Parquet parts into one output file of any format, atomically.
+
+    A Parquet output is written part by part (:func:`join_parquet_parts`: one part in memory at a time);
+    the other formats (CSV, ECSV, FITS, HDF5) are written whole by astropy.
+
+    Args:
+        parts: Parquet files with the same columns, in order.
+        output: The output file (format from its suffix).
+        meta: The output's metadata (default: none).
+        units: Column name -> its unit or None (e.g. :func:`bayesxp.quantities.contract_unit`).
+
+    Returns:
+        The number of rows written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> parts = [write_table(Table({"a": [1.0]}), folder / f"p{k}.parquet") for k in range(3)]
+        >>> join_parts(parts, folder / "all.csv"), len(read_table(folder / "all.csv"))
+        (3, 3)
+    """
+    from astropy.table import vstack
+
+    def dressed(table: Table) -> Table:
+        for name in table.colnames:
+            unit = units(name) if units is not None else None
+            if unit is not None:
+                table[name].unit = unit
+        table.meta = dict(meta or {})
+        return table
+
+    if table_format(output) == "parquet":
+        return join_parquet_parts(parts, dressed(read_table(parts[0])[:0]), output)
+    table = dressed(vstack([read_table(p) for p in parts], metadata_conflicts="silent"))
+    write_table(table, output)
+    return len(table)
+
+
+def parquet_column(parts: Sequence[str | os.PathLike], name: str) -> np.ndarray:
+    """One column of Parquet parts, concatenated in order (only that column is read).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> parts = [write_table(Table({"a": [k], "b": ["x"]}), folder / f"p{k}.parquet") for k in range(2)]
+        >>> parquet_column(parts, "a").tolist()
+        [0, 1]
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    column = pa.chunked_array([pq.read_table(p, columns=[name]).column(name) for p in parts])
+    return column.to_numpy()
+
