@@ -20,8 +20,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -37,7 +39,9 @@ from bayesxp.model.sampling import sample_batch, step_generator
 from bayesxp.model.tokenizer import Tokenizer, Tokens
 from bayesxp.quantities import LABELS, TARGET_LABELS
 
-__all__ = ["TrainConfig", "RunConfig", "Trainer", "evaluate_labels", "build_model", "train_run", "main"]
+__all__ = ["TrainConfig", "RunConfig", "Trainer", "evaluate_labels", "build_model", "build_once", "train_run", "main"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -433,6 +437,32 @@ def label_only_tokens(tokenizer: Tokenizer, training_set: TrainingSet, data: Dat
     return tokenizer.encode(None, None, labels, errors), counts  # no spectrum: spectral tokens absent
 
 
+def build_once(build: Callable[[bool], T]) -> T:
+    """Run ``build(quiet)`` on rank 0 first, then on the other DDP ranks (one process: just run it).
+
+    Under DDP every rank needs the training set, but a cold cache must be built once: two ranks building it
+    at the same time would both write it. Rank 0 builds (writing the cache), the ranks meet at a barrier, then
+    the others build quietly from the warm cache. Without a process group this is ``build(False)``.
+
+    Args:
+        build: Called with ``quiet`` (True on ranks other than 0).
+
+    Returns:
+        What ``build`` returned on this rank.
+
+    Example:
+        >>> build_once(lambda quiet: "built")
+        'built'
+    """
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if not distributed or torch.distributed.get_world_size() == 1:
+        return build(False)
+    rank = torch.distributed.get_rank()
+    result = build(False) if rank == 0 else None
+    torch.distributed.barrier()
+    return result if rank == 0 else build(True)
+
+
 def train_run(config: RunConfig, progress: bool = True, training_set: TrainingSet | None = None) -> dict:
     """Train a foundation model end to end and write the model folder ``<output>/model``.
 
@@ -450,7 +480,7 @@ def train_run(config: RunConfig, progress: bool = True, training_set: TrainingSe
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     if training_set is None:
-        training_set = build_training_set(config.data, progress=progress)
+        training_set = build_once(lambda quiet: build_training_set(config.data, progress=progress and not quiet))
     # seeded after the training set: building it (label transfer) draws from torch's global RNG, so a cold cache
     # would otherwise change the initial weights
     torch.manual_seed(config.train.seed)

@@ -234,3 +234,18 @@ def test_ddp_step_equals_the_single_process_step_with_deterministic_sampling(ddp
 def test_ddp_step_equals_the_single_process_step_with_the_default_sampling(ddp_out, tmp_path):
     loss, _, grads = _single_process("default", tmp_path)
     _assert_same_step(_ranks(ddp_out, "default"), loss, grads)
+
+
+def test_under_ddp_rank_0_builds_the_training_set_before_the_others(tmp_path):
+    """A cold cache is built once: rank 1 starts only after rank 0 has finished (and quietly); each rank keeps
+    its own result. The same timing check catches ranks building at once (the defect: no ``build_once``)."""
+    script = REPO / "tests" / "helpers" / "ddp_build_once.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+               str(tmp_path)]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    zero, one = (json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1))
+    assert one["ok"]["start"] >= zero["ok"]["end"] and one["ok"]["quiet"] and not zero["ok"]["quiet"]
+    assert (zero["ok"]["result"], one["ok"]["result"]) == ("set of rank 0", "set of rank 1")
+    assert one["racing"]["start"] < zero["racing"]["end"]
