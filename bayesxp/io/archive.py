@@ -36,6 +36,7 @@ from bayesxp.io.tables import (
     ID_COLUMNS,
     _one_line,
     check_text_complete,
+    fits_table_hdu,
     parse_source_ids,
     read_table,
     require_input_file,
@@ -527,7 +528,7 @@ def _fits_batches(path: Path, batch_size: int) -> Iterator[Table]:
     except Exception as exc:  # noqa: BLE001 - astropy raises OSError, ValueError, ... for a bad file
         raise InputFileError(path, f"cannot be read as fits ({_one_line(exc)})") from exc
     with hdul:
-        hdu = _fits_table_hdu(hdul, path)
+        hdu = fits_table_hdu(hdul, path)
         if not isinstance(hdu, fits.BinTableHDU | fits.TableHDU):  # random groups: read whole, once
             yield from _whole_in_batches(path, batch_size)
             return
@@ -538,37 +539,6 @@ def _fits_batches(path: Path, batch_size: int) -> Iterator[Table]:
             except Exception as exc:  # noqa: BLE001 - the file changed under us, or a corrupt heap
                 raise InputFileError(path, f"cannot be read as fits ({_one_line(exc)})") from exc
             yield batch
-
-
-def _fits_table_hdu(hdul: object, path: Path) -> object:
-    """The first table HDU, refused as a whole read refuses it: no table, no rows, cut short."""
-    from astropy.io import fits
-    from astropy.utils.exceptions import AstropyUserWarning
-
-    try:
-        with warnings.catch_warnings():  # a cut file warns here; it is refused below, naming the row
-            warnings.filterwarnings("ignore", "File may have been truncated", AstropyUserWarning)
-            hdus = list(hdul)  # every header (not the data), as a whole read reads them
-    except Exception as exc:  # noqa: BLE001 - a cut or corrupt header
-        raise InputFileError(path, f"cannot be read as fits ({_one_line(exc)})") from exc
-    kinds = fits.BinTableHDU | fits.TableHDU | fits.GroupsHDU
-    tables = [i for i, hdu in enumerate(hdus) if isinstance(hdu, kinds)]
-    if not tables:
-        raise InputFileError(path, f"cannot be read as fits ({_one_line(ValueError('No table found'))})")
-    if len(tables) > 1:
-        warnings.warn(f"hdu= was not specified but multiple tables are present, reading in first available "
-                      f"table (hdu={tables[0]})", AstropyUserWarning, stacklevel=2)
-    hdu = hdus[tables[0]]
-    n_rows, row_bytes = hdu.header.get("NAXIS2", 0), hdu.header.get("NAXIS1", 0)
-    if n_rows == 0:
-        raise InputFileError(path, "table has no rows")
-    start = hdu.fileinfo()["datLoc"]
-    end, size = start + hdu.size, path.stat().st_size
-    if size < end:
-        complete = min(max(size - start, 0) // max(row_bytes, 1), n_rows)
-        raise InputFileError(path, f"cannot be read as fits (file is truncated: it holds {complete} complete "
-                             f"rows of the {n_rows} its header declares: {size} of {end} bytes)")
-    return hdu
 
 
 _CSV_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")

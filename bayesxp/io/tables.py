@@ -11,6 +11,7 @@ import csv
 import errno
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -30,6 +31,7 @@ __all__ = [
     "atomic_path",
     "require_columns",
     "require_input_file",
+    "fits_table_hdu",
     "os_error_reason",
     "current_umask",
     "parse_source_ids",
@@ -77,6 +79,49 @@ def table_format(path: str | os.PathLike) -> str:
     raise InputFileError(path, f"unknown table suffix; use one of {', '.join(SUPPORTED_SUFFIXES)}")
 
 
+def fits_table_hdu(hdul: object, path: Path) -> object:
+    """The first table HDU of an open FITS file, checked from its headers and the file's length: refused
+    (naming the file) without a table, without rows, or cut short (naming the complete rows it holds).
+
+    Args:
+        hdul: ``astropy.io.fits.open(path, memmap=True)``.
+        path: The file, for the messages.
+
+    Returns:
+        The HDU.
+
+    Raises:
+        InputFileError: No table, no rows, or a truncated file.
+    """
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    try:
+        with warnings.catch_warnings():  # a cut file warns here; it is refused below, naming the row
+            warnings.filterwarnings("ignore", "File may have been truncated", AstropyUserWarning)
+            hdus = list(hdul)  # every header (not the data), as a whole read reads them
+    except Exception as exc:  # noqa: BLE001 - a cut or corrupt header
+        raise InputFileError(path, f"cannot be read as fits ({_one_line(exc)})") from exc
+    kinds = fits.BinTableHDU | fits.TableHDU | fits.GroupsHDU
+    tables = [i for i, hdu in enumerate(hdus) if isinstance(hdu, kinds)]
+    if not tables:
+        raise InputFileError(path, f"cannot be read as fits ({_one_line(ValueError('No table found'))})")
+    if len(tables) > 1:
+        warnings.warn(f"hdu= was not specified but multiple tables are present, reading in first available "
+                      f"table (hdu={tables[0]})", AstropyUserWarning, stacklevel=2)
+    hdu = hdus[tables[0]]
+    n_rows, row_bytes = hdu.header.get("NAXIS2", 0), hdu.header.get("NAXIS1", 0)
+    if n_rows == 0:
+        raise InputFileError(path, "table has no rows")
+    start = hdu.fileinfo()["datLoc"]
+    end, size = start + hdu.size, path.stat().st_size
+    if size < end:
+        complete = min(max(size - start, 0) // max(row_bytes, 1), n_rows)
+        raise InputFileError(path, f"cannot be read as fits (file is truncated: it holds {complete} complete "
+                             f"rows of the {n_rows} its header declares: {size} of {end} bytes)")
+    return hdu
+
+
 def read_table(path: str | os.PathLike, hdu: int | str | None = None) -> Table:
     """Read a table file into an astropy Table, refusing empty, truncated and corrupt files clearly.
 
@@ -108,6 +153,16 @@ def read_table(path: str | os.PathLike, hdu: int | str | None = None) -> Table:
         if kwargs["path"] is None:
             kwargs.pop("path")
     check_text_complete(path)
+    if fmt == "fits" and hdu is None and path.suffix.lower() != ".gz":  # a cut file: name the rows it holds
+        from astropy.io import fits
+
+        try:
+            with fits.open(path, memmap=True) as hdul:
+                fits_table_hdu(hdul, path)
+        except InputFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - astropy raises many types for corrupt files
+            raise InputFileError(path, f"cannot be read as fits ({_one_line(exc)})") from exc
     try:
         table = Table.read(path, **kwargs)
     except InputFileError:
