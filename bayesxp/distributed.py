@@ -195,7 +195,7 @@ def _read_rows(path: Path, start: int, stop: int) -> pa.Table:
     """Rows ``start .. stop - 1`` of a Parquet file, reading only the row groups that hold them."""
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(path)
+    parquet = pq.ParquetFile(path, pre_buffer=False)  # buffers only what it reads (io.archive's reader)
     bounds = np.cumsum([0] + [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)])
     groups = [g for g in range(parquet.num_row_groups) if bounds[g] < stop and bounds[g + 1] > start]
     return parquet.read_row_groups(groups).slice(start - bounds[groups[0]], stop - start)

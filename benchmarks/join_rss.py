@@ -5,7 +5,7 @@
 ``bayesxp predict`` writes one contract part per batch of 1,024 stars and joins them at the end. The parts here
 are real: the shipped model's contract table of the 240 demo giants (200 draws), tiled to 1,024 rows per part
 with fresh ``source_id`` s, written by :func:`bayesxp.io.tables.write_table` as ``predict`` writes its parts.
-Each size is joined twice, each in a fresh subprocess whose peak RSS is its own ``ru_maxrss`` (``os.wait4``):
+Each size is joined twice, each in a fresh subprocess whose peak RSS is its own ``VmHWM``:
 
 - ``streamed``: :func:`bayesxp.io.tables.join_parts` to a ``.parquet`` output (one part in memory at a time),
   what ``predict`` and ``predict_dask`` now do;
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,9 @@ from bayesxp.io.tables import atomic_path, write_table
 
 PART_ROWS = 1024
 REPO = Path(__file__).resolve().parents[1]
+HWM = "print([line for line in open('/proc/self/status') if line.startswith('VmHWM')][0].split()[1])\n"
+"""The child's last line: its own peak RSS in kB (``VmHWM`` of its address space after exec; ``ru_maxrss`` would
+also count the parent's memory copied at fork, a floor of the parent's size)."""
 
 STREAMED = """
 import sys
@@ -75,13 +77,13 @@ def _build_parts(table, n_rows: int, folder: Path) -> int:  # noqa: ANN001
 
 
 def _peak_rss(script: str, parts: Path, output: Path) -> tuple[float, float]:
-    """``(peak RSS in MiB, seconds)`` of one join in a fresh process."""
+    """``(peak RSS in MiB, seconds)`` of one join in a fresh process (its own VmHWM)."""
     clock = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", script, str(parts), str(output)], cwd=REPO)
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"join failed with status {status}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - clock
+    result = subprocess.run([sys.executable, "-c", script + HWM, str(parts), str(output)], cwd=REPO,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"join failed:\n{result.stderr[-2000:]}")
+    return int(result.stdout.split()[-1]) / 1024, time.perf_counter() - clock
 
 
 def main(rows: list[int], workdir: Path) -> list[dict]:
@@ -111,7 +113,7 @@ def main(rows: list[int], workdir: Path) -> list[dict]:
 def write_report(results: list[dict], command: str) -> None:
     lines = ["# Joining predict's Parquet parts: peak RSS, streamed against whole", "",
              f"Command: `{command}`. Parts of {PART_ROWS} real contract rows (the 240 demo giants' posterior "
-             "summaries, tiled); each join in a fresh process, peak RSS its own `ru_maxrss`.", "",
+             "summaries, tiled); each join in a fresh process, peak RSS its own VmHWM (`/proc/self/status`).", "",
              "| rows | parts | streamed peak RSS (MiB) | whole peak RSS (MiB) | streamed (s) | whole (s) | same rows and values |",
              "|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:

@@ -8,8 +8,9 @@ For each size a Parquet file of that many rows is built by repeating the real te
 ``pyarrow.parquet.ParquetWriter`` so the build never holds the file in memory. Row ``i`` (0-based) gets the fake
 ``source_id`` ``i + 1`` (its spectrum is test giant ``i mod n_test``), so a duplicated or missing row shows.
 Each size is then predicted by the real CLI (``python -m bayesxp.cli predict``) in a subprocess with
-``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` set to ``--threads``; its peak RSS is the child's own ``ru_maxrss``
-(``os.wait4`` on that pid), and a psutil poll every 0.2 s splits it into the streaming phase (fewer parts in
+``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` set to ``--threads``; its peak RSS is the child's own ``VmHWM`` (read
+from ``/proc`` every 0.2 s; ``ru_maxrss`` from ``os.wait4`` is kept as ``ru_maxrss_mib``, but it also counts this
+process's memory copied into the child at fork), and a psutil poll every 0.2 s splits it into the streaming phase (fewer parts in
 ``<output>.partial/`` than batches) and the final join. The output is checked: N rows, the input's ids in input
 order, no duplicates, every status ``"ok"``. At the smallest size the run is also SIGKILLed once at least two
 parts exist, restarted with the same arguments, and its output compared with the uninterrupted run's.
@@ -76,18 +77,26 @@ def child_env(threads: int) -> dict:
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 
+def _vm_hwm(pid: int) -> int:
+    """The process's own peak RSS in kB (``VmHWM``, its address space since exec). ``ru_maxrss`` from ``wait4``
+    would also count this benchmark's memory copied into the child at fork: a floor of the parent's size."""
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM")).split()[1])
+
+
 def run_predict(command: list[str], env: dict, partial: Path, n_batches: int, kill_at_parts: int | None = None
                 ) -> dict:
     """Run one predict subprocess, polling its RSS; optionally SIGKILL it once ``kill_at_parts`` parts exist.
 
     Returns:
-        ``{"wall_s", "peak_rss_mib" (ru_maxrss of the child), "stream_peak_rss_mib", "join_peak_rss_mib"
+        ``{"wall_s", "peak_rss_mib" (the child's VmHWM, last read before it exited, every 0.2 s), "ru_maxrss_mib",
+        "stream_peak_rss_mib", "join_peak_rss_mib"
         (psutil samples while fewer / all parts existed), "returncode", "parts_at_kill"}``.
     """
     start = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     handle = psutil.Process(proc.pid)
-    stream_peak = join_peak = 0
+    stream_peak = join_peak = hwm = 0
     parts_at_kill = None
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -95,7 +104,8 @@ def run_predict(command: list[str], env: dict, partial: Path, n_batches: int, ki
             break
         try:
             rss = handle.memory_info().rss
-        except psutil.NoSuchProcess:
+            hwm = max(hwm, _vm_hwm(proc.pid))
+        except (psutil.NoSuchProcess, OSError, IndexError):
             rss = 0
         parts = len(list(partial.glob("part-*.parquet"))) if partial.is_dir() else 0
         if parts < n_batches:
@@ -113,7 +123,8 @@ def run_predict(command: list[str], env: dict, partial: Path, n_batches: int, ki
     seconds = re.findall(r"\(([0-9.]+) s\)\s*$", log)  # predict_file's own time, model loading excluded
     if proc.returncode != 0 and kill_at_parts is None:
         raise RuntimeError(f"predict failed ({proc.returncode}):\n{log[-3000:]}")
-    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "stream_peak_rss_mib": stream_peak / 2**20,
+    return {"wall_s": wall, "peak_rss_mib": hwm / 1024, "ru_maxrss_mib": usage.ru_maxrss / 1024,
+            "stream_peak_rss_mib": stream_peak / 2**20,
             "join_peak_rss_mib": join_peak / 2**20, "returncode": proc.returncode, "parts_at_kill": parts_at_kill,
             "predict_s": float(seconds[-1]) if seconds else None,
             "log_tail": log.strip().splitlines()[-1] if log.strip() else ""}
@@ -235,7 +246,8 @@ def write_results(args: argparse.Namespace, rows: list[dict], resume: dict | Non
              "so duplicates and gaps show. Each size runs `python -m bayesxp.cli predict --input X --output "
              f"Y.parquet --num-samples {args.num_samples} --batch-size {args.batch_size}` in its own subprocess with "
              f"OMP/MKL threads = {args.threads}, on a {info['cpus']}-core machine. Peak RSS: the child's own "
-             "`ru_maxrss` (from `os.wait4`); 'streaming' and 'join' peaks are psutil samples every 0.2 s while fewer "
+             "VmHWM (`/proc/<pid>/status`, read every 0.2 s; `ru_maxrss` from `os.wait4` would add this benchmark's "
+             "memory copied at fork); 'streaming' and 'join' peaks are psutil samples every 0.2 s while fewer "
              "than all / all parts were in `<output>.partial/` (the join reads every part and writes the output). "
              "'wall' includes starting Python and loading the model; 'stars/s (predict)' uses the time "
              "predict_file reports (reading, predicting, writing parts, joining). 'verified': N rows, source_ids exactly 1..N in input order, no duplicates, every status ok.", "",

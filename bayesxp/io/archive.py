@@ -494,7 +494,9 @@ def _parquet_batches(path: Path, batch_size: int) -> Iterator[Table]:
         read_table(path)  # the same clear error as every other reader (missing, a folder)
     n_rows = 0
     try:
-        reader = pq.ParquetFile(path)
+        # pre_buffer off: with it (pyarrow's default) the reader keeps every row group it has read, so memory
+        # grew by one batch of flux per batch (3 MB per 1,024 stars; benchmarks/parquet_read_rss.py)
+        reader = pq.ParquetFile(path, pre_buffer=False)
         for batch in reader.iter_batches(batch_size=batch_size):
             if batch.num_rows == 0:
                 continue
