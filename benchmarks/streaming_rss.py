@@ -105,7 +105,7 @@ def run_predict(command: list[str], env: dict, partial: Path, n_batches: int, ki
         try:
             rss = handle.memory_info().rss
             hwm = max(hwm, _vm_hwm(proc.pid))
-        except (psutil.NoSuchProcess, OSError, IndexError):
+        except (psutil.NoSuchProcess, OSError, IndexError, StopIteration):  # exiting: no VmHWM line left
             rss = 0
         parts = len(list(partial.glob("part-*.parquet"))) if partial.is_dir() else 0
         if parts < n_batches:
