@@ -109,28 +109,29 @@ def label_check_figure(checks: Sequence[LabelCheck]) -> Figure:
     return figure
 
 
-def age_metallicity_figure(views: DerivedViews) -> Figure:
-    """Age against [M/H] (posterior medians with 16-84% ranges), coloured by mass."""
+def _medians_with_ranges(views: DerivedViews, x: str, y: str, colour: str, cmap: str) -> Figure:
+    """Per-star posterior medians of ``y`` against ``x`` with their 16-84% ranges, coloured by ``colour``'s."""
     figure, ax = plt.subplots(figsize=(5.5, 4.2))
-    age, m_h, mass = views.summaries["age"], views.summaries["m_h"], views.summaries["mass"]
-    ax.errorbar(m_h[1], age[1], xerr=[m_h[1] - m_h[0], m_h[2] - m_h[1]], yerr=[age[1] - age[0], age[2] - age[1]],
+    xs, ys, cs = views.summaries[x], views.summaries[y], views.summaries[colour]  # (3, n) each
+    ax.errorbar(xs[1], ys[1], xerr=[xs[1] - xs[0], xs[2] - xs[1]], yerr=[ys[1] - ys[0], ys[2] - ys[1]],
                 fmt="none", ecolor="0.75", lw=0.5, zorder=1)
-    points = ax.scatter(m_h[1], age[1], c=mass[1], s=10, cmap="viridis", zorder=2)
-    figure.colorbar(points, ax=ax, label=f"median {axis_label('mass')}")
-    ax.set(xlabel=axis_label("m_h"), ylabel=axis_label("age"), yscale="log")
+    points = ax.scatter(xs[1], ys[1], c=cs[1], s=10, cmap=cmap, zorder=2)
+    figure.colorbar(points, ax=ax, label=f"median {axis_label(colour)}")
+    ax.set(xlabel=axis_label(x), ylabel=axis_label(y))
+    return figure
+
+
+def age_metallicity_figure(views: DerivedViews) -> Figure:
+    """Age (log scale) against [M/H] (posterior medians with 16-84% ranges), coloured by mass."""
+    figure = _medians_with_ranges(views, "m_h", "age", "mass", "viridis")
+    figure.axes[0].set_yscale("log")
     figure.tight_layout()
     return figure
 
 
 def mass_luminosity_figure(views: DerivedViews) -> Figure:
     """log L (derived per joint draw) against mass, medians with 16-84% ranges, coloured by [M/H]."""
-    figure, ax = plt.subplots(figsize=(5.5, 4.2))
-    mass, lum, m_h = views.summaries["mass"], views.summaries["log_luminosity"], views.summaries["m_h"]
-    ax.errorbar(mass[1], lum[1], xerr=[mass[1] - mass[0], mass[2] - mass[1]], yerr=[lum[1] - lum[0], lum[2] - lum[1]],
-                fmt="none", ecolor="0.75", lw=0.5, zorder=1)
-    points = ax.scatter(mass[1], lum[1], c=m_h[1], s=10, cmap="coolwarm", zorder=2)
-    figure.colorbar(points, ax=ax, label=f"median {axis_label('m_h')}")
-    ax.set(xlabel=axis_label("mass"), ylabel=axis_label("log_luminosity"))
+    figure = _medians_with_ranges(views, "mass", "log_luminosity", "m_h", "coolwarm")
     figure.tight_layout()
     return figure
 

@@ -70,7 +70,6 @@ def find_chromium() -> tuple[Path, Path] | None:
     return browser, driver
 
 
-
 def require_chromium() -> tuple[Path, Path]:
     """For tests: the browser and its driver; skip the test without them (or without selenium), but fail
     when ``CI`` is set, so that CI never skips the browser checks silently.
@@ -97,6 +96,7 @@ def require_chromium() -> tuple[Path, Path]:
             pytest.fail(f"CI is set but {reason}: the browser check must run in CI")
         pytest.skip(reason)
     return found
+
 
 @dataclass(frozen=True)
 class PageCheck:
