@@ -545,15 +545,18 @@ def join_parquet_parts(parts: Sequence[str | os.PathLike], template: Table, outp
         raise ValueError(f"{output}: join_parquet_parts writes Parquet only")
     with tempfile.TemporaryDirectory() as folder:  # the schema astropy writes for the template: units and meta
         schema = pq.read_schema(write_table(template[:0], Path(folder) / "template.parquet"))
-    for part in parts:  # footers only: every part must hold the output's columns
-        missing = [name for name in schema.names if name not in pq.read_schema(part).names]
-        if missing:
-            raise BayesXPError(f"cannot join {part} into {output}: it has no column {missing[0]!r}")
     # astropy reads a string column back at the width recorded in ``table::len::<column>``: the widest part's
     metadata = dict(schema.metadata or {})
-    for key in [k for k in metadata if k.startswith(b"table::len::")]:
-        metadata[key] = str(max(_string_width(part, key) for part in parts)).encode()
-    schema = schema.with_metadata(metadata)
+    width_keys = [k for k in metadata if k.startswith(b"table::len::")]
+    widths = dict.fromkeys(width_keys, 0)
+    for part in parts:  # footers only, once each: every part must hold the output's columns
+        part_schema = pq.read_schema(part)
+        missing = [name for name in schema.names if name not in part_schema.names]
+        if missing:
+            raise BayesXPError(f"cannot join {part} into {output}: it has no column {missing[0]!r}")
+        for key in width_keys:
+            widths[key] = max(widths[key], _string_width(part, part_schema, key))
+    schema = schema.with_metadata({**metadata, **{k: str(w).encode() for k, w in widths.items()}})
     rows = 0
     with atomic_path(output) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for part in parts:
@@ -563,12 +566,12 @@ def join_parquet_parts(parts: Sequence[str | os.PathLike], template: Table, outp
     return rows
 
 
-def _string_width(part: str | os.PathLike, key: bytes) -> int:
-    """The width of a string column of a Parquet part: astropy's record of it, else measured."""
+def _string_width(part: str | os.PathLike, part_schema: object, key: bytes) -> int:
+    """The width of a string column of a Parquet part: astropy's record of it in the part's schema, else measured."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    recorded = (pq.read_schema(part).metadata or {}).get(key)
+    recorded = (part_schema.metadata or {}).get(key)
     if recorded is not None:
         return int(recorded)
     name = key.decode().removeprefix("table::len::")

@@ -83,11 +83,11 @@ def _progress(total: int, desc: str, enabled: bool, unit: str = "star"):  # noqa
 def _read_stars(input_path: str | Path | None):  # noqa: ANN202 - SampledSpectra
     from bayesxp.data.demo import demo_path
     from bayesxp.errors import InputFileError
+    from bayesxp.io.tables import require_input_file
     from bayesxp.xp.read import read_spectra
 
     path = Path(input_path) if input_path is not None else demo_path()
-    if not path.is_file():
-        raise InputFileError(path, "file does not exist" if not path.exists() else "is not a file")
+    require_input_file(path)
     spectra = read_spectra(path)
     if len(spectra) == 0:
         raise InputFileError(path, "holds no stars")
