@@ -18,11 +18,9 @@ Both outputs are read back and compared (same rows, same values). Results: ``ben
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +29,6 @@ from bayesxp.io.tables import atomic_path, write_table
 
 PART_ROWS = 1024
 REPO = Path(__file__).resolve().parents[1]
-HWM = "print([line for line in open('/proc/self/status') if line.startswith('VmHWM')][0].split()[1])\n"
-"""The child's last line: its own peak RSS in kB (``VmHWM`` of its address space after exec; ``ru_maxrss`` would
-also count the parent's memory copied at fork, a floor of the parent's size)."""
 
 STREAMED = """
 import sys
@@ -76,20 +71,18 @@ def _build_parts(table, n_rows: int, folder: Path) -> int:  # noqa: ANN001
     return k + 1
 
 
-def _peak_rss(script: str, parts: Path, output: Path) -> tuple[float, float]:
-    """``(peak RSS in MiB, seconds)`` of one join in a fresh process (its own VmHWM)."""
-    clock = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", script + HWM, str(parts), str(output)], cwd=REPO,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"join failed:\n{result.stderr[-2000:]}")
-    return int(result.stdout.split()[-1]) / 1024, time.perf_counter() - clock
+def _script_peak_rss():  # noqa: ANN202 - benchmarks/streaming_rss.py's measure of a child's own peak RSS
+    spec = importlib.util.spec_from_file_location("streaming_rss", REPO / "benchmarks" / "streaming_rss.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.script_peak_rss
 
 
 def main(rows: list[int], workdir: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
     table = _contract_rows()
+    measure = _script_peak_rss()
     results = []
     for n in rows:
         folder = workdir / f"parts_{n}"
@@ -98,7 +91,7 @@ def main(rows: list[int], workdir: Path) -> list[dict]:
         row = {"rows": n, "parts": n_parts}
         for name, script in (("streamed", STREAMED), ("whole", WHOLE)):
             output = workdir / f"{name}_{n}.parquet"
-            row[f"{name}_peak_rss_mib"], row[f"{name}_s"] = _peak_rss(script, folder, output)
+            row[f"{name}_peak_rss_mib"], row[f"{name}_s"] = measure(script, str(folder), str(output), cwd=REPO)
         streamed, whole = pq.read_table(workdir / f"streamed_{n}.parquet"), pq.read_table(workdir / f"whole_{n}.parquet")
         row["same_rows"] = streamed.num_rows == whole.num_rows == n
         row["same_values"] = all(streamed.column(c).equals(whole.column(c)) for c in whole.column_names)

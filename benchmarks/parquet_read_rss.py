@@ -21,9 +21,6 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -33,33 +30,19 @@ from bayesxp.io.tables import atomic_path
 HERE = Path(__file__).resolve().parent
 BATCH = 1024
 
-HWM = "print([line for line in open('/proc/self/status') if line.startswith('VmHWM')][0].split()[1])\n"
-"""The child's last line: its own peak RSS in kB (``VmHWM`` of its address space after exec; ``ru_maxrss`` would
-also count the parent's memory copied at fork, a floor of the parent's size)."""
-
 READERS = {
     "pyarrow default": "import sys, pyarrow.parquet as pq\n"
-                       "for batch in pq.ParquetFile(sys.argv[1]).iter_batches(batch_size=1024):\n    pass\n" + HWM,
+                       "for batch in pq.ParquetFile(sys.argv[1]).iter_batches(batch_size=1024):\n    pass\n",
     "bayesxp": "import sys\nfrom bayesxp.xp.read import iter_spectra\n"
-               "n = sum(len(s) for s in iter_spectra(sys.argv[1], batch_size=1024))\n" + HWM,
+               "n = sum(len(s) for s in iter_spectra(sys.argv[1], batch_size=1024))\n",
 }
 
 
-def _streaming_rss():  # noqa: ANN202 - the sibling benchmark module (its input builder)
+def _streaming_rss():  # noqa: ANN202 - the sibling benchmark module (its input builder and peak-RSS measure)
     spec = importlib.util.spec_from_file_location("streaming_rss", HERE / "streaming_rss.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _peak_rss(script: str, path: Path) -> tuple[float, float]:
-    """``(peak RSS in MiB, seconds)`` of one reader in a fresh process (its own VmHWM)."""
-    clock = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", script, str(path)], env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"reader failed:\n{result.stderr[-2000:]}")
-    return int(result.stdout.split()[-1]) / 1024, time.perf_counter() - clock
 
 
 def main(rows: list[int], workdir: Path) -> list[dict]:
@@ -67,6 +50,7 @@ def main(rows: list[int], workdir: Path) -> list[dict]:
 
     test = build_training_set(DataConfig(), progress=False).subset("test")
     workdir.mkdir(parents=True, exist_ok=True)
+    measure = _streaming_rss().script_peak_rss
     results = []
     for n in rows:
         path = workdir / f"input_{n}.parquet"
@@ -74,7 +58,8 @@ def main(rows: list[int], workdir: Path) -> list[dict]:
             _streaming_rss().build_input(path, n, test.flux, test.flux_error)
         row = {"rows": n, "batches": -(-n // BATCH), "input_mb": path.stat().st_size / 1e6}
         for name, script in READERS.items():
-            row[f"{name} peak_rss_mib"], row[f"{name} s"] = _peak_rss(script, path)
+            row[f"{name} peak_rss_mib"], row[f"{name} s"] = measure(script, str(path),
+                                                                    env={**os.environ, "OMP_NUM_THREADS": "1"})
         print(json.dumps(row), flush=True)
         results.append(row)
     return results

@@ -77,6 +77,23 @@ def child_env(threads: int) -> dict:
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 
+_PRINT_HWM = "\nprint([line for line in open('/proc/self/status') if line.startswith('VmHWM')][0].split()[1])\n"
+
+
+def script_peak_rss(script: str, *args: str, env: dict | None = None, cwd: Path | None = None) -> tuple[float, float]:
+    """``(peak RSS in MiB, seconds)`` of a Python script run in a fresh process with ``args``.
+
+    The child prints its own ``VmHWM`` as its last line (see :func:`_vm_hwm` for why not ``ru_maxrss``);
+    used by ``benchmarks/join_rss.py`` and ``benchmarks/parquet_read_rss.py``.
+    """
+    clock = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", script + _PRINT_HWM, *args], env=env, cwd=cwd,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"the measured script failed:\n{result.stderr[-2000:]}")
+    return int(result.stdout.split()[-1]) / 1024, time.perf_counter() - clock
+
+
 def _vm_hwm(pid: int) -> int:
     """The process's own peak RSS in kB (``VmHWM``, its address space since exec). ``ru_maxrss`` from ``wait4``
     would also count this benchmark's memory copied into the child at fork: a floor of the parent's size."""
