@@ -265,9 +265,9 @@ def run_job(input: str | Path | None = None, output: str | Path = "bayesxp_run",
     if predicted is not None:
         both = usable & np.all([np.isfinite(p.median()) for p in predicted.values()], axis=0)
         comparison = compute.compare_models(posterior.samples, predicted, both)
-        baseline_checks = (compute.label_checks({q: posterior.samples[q] for q in labels}, labels, errors, both,
-                                                "bayesxp", seed=seed)
-                           + compute.label_checks(predicted, labels, errors, both, "XGBoost", seed=seed))
+        ours = checks if np.array_equal(both, usable) else compute.label_checks(  # the same stars: judged above
+            {q: posterior.samples[q] for q in labels}, labels, errors, both, "bayesxp", seed=seed)
+        baseline_checks = ours + compute.label_checks(predicted, labels, errors, both, "XGBoost", seed=seed)
     ok_rows = np.flatnonzero(usable & np.isfinite(ppc.pvalue))
     bands = (compute.ppc_bands(spectra.flux, spectra.flux_error, flux, ppc.pvalue, ok_rows[:n_ppc_stars])
              if ok_rows.size else None)

@@ -1,7 +1,7 @@
 """The run report's sections: numbers from :mod:`bayesxp.report.compute` and figures into :class:`Section` s.
 
-Each function takes what the run computed and returns one section (text, tables, embedded figures); none
-of them computes a statistic.
+Each function takes what the run computed and returns one section (text, tables, embedded figures); the only
+numbers computed here are the medians and counts quoted in a section's text.
 """
 
 from __future__ import annotations
