@@ -21,6 +21,9 @@ from astropy.table import Table
 from bayesxp.quantities import CONTRACT_QUANTILES, QUANTITIES, UNITS, unit_name
 
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
     from bayesxp.calibration import PredictiveDistribution
 
 __all__ = ["Posterior"]
@@ -343,3 +346,31 @@ def json_units(samples: dict[str, np.ndarray]) -> str:
     import json
 
     return json.dumps({q: unit_name(q) if q in UNITS else "" for q in samples})
+
+
+def output_meta(model_path: str | os.PathLike | None, num_samples: int, input_name: str) -> dict:
+    """The metadata of a joined contract file (``predict``, the Dask and LSDB paths): model, draws, input.
+
+    Example:
+        >>> output_meta(None, 200, "stars.fits")
+        {'bayesxp_model': 'default', 'samples_per_star': 200, 'input': 'stars.fits'}
+    """
+    return {"bayesxp_model": str(model_path or "default"), "samples_per_star": num_samples, "input": input_name}
+
+
+def status_counts(parts: Sequence[str | os.PathLike]) -> dict:
+    """``stars``, ``ok`` and ``failed`` (reason -> count) of contract Parquet parts, reading only ``status``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from bayesxp.io.tables import write_table
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> part = write_table(Table({"status": ["ok", "no usable flux", "ok"]}), folder / "p.parquet")
+        >>> status_counts([part])
+        {'stars': 3, 'ok': 2, 'failed': {'no usable flux': 1}}
+    """
+    from bayesxp.io.tables import parquet_column
+
+    status = parquet_column(parts, "status").astype(str) if len(parts) else np.array([], dtype=str)
+    failed = {str(reason): int((status == reason).sum()) for reason in np.unique(status[status != "ok"])}
+    return {"stars": len(status), "ok": int((status == "ok").sum()), "failed": failed}

@@ -24,11 +24,11 @@ from bayesxp.io.tables import (
     atomic_path,
     join_parts,
     os_error_reason,
-    parquet_column,
     read_table,
     table_format,
     write_table,
 )
+from bayesxp.posterior import output_meta, status_counts
 from bayesxp.quantities import contract_unit
 
 __all__ = ["predict_file", "generate_file", "inpaint_file", "ppc_file", "fit_mcmc_file"]
@@ -60,12 +60,12 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
         >>> result["stars"], result["ok"], output.is_file()
         (240, 240, True)
     """
+    from bayesxp.io.tables import require_input_file
     from bayesxp.model.bayesian import load
 
     input_path, output_path = Path(input_path), Path(output_path)
     table_format(output_path)  # refuse an unknown output suffix before any work
-    if not input_path.is_file():
-        raise InputFileError(input_path, "file does not exist" if not input_path.exists() else "is not a file")
+    require_input_file(input_path)
     if output_path.resolve() == input_path.resolve():
         raise BayesXPError(f"{output_path}: the output would overwrite the input")
     if output_path.is_dir():  # refuse before hours of work, not at the final rename
@@ -103,13 +103,11 @@ def predict_file(input_path: str | Path, output_path: str | Path, model_path: st
     if not parts:
         shutil.rmtree(partial, ignore_errors=True)
         raise BayesXPError(f"{input_path}: no stars were read")
-    meta = {"bayesxp_model": str(model_path or "default"), "samples_per_star": num_samples, "input": input_path.name}
-    join_parts(parts, output_path, meta, units=contract_unit)  # a Parquet output is joined one part at a time
-    status = parquet_column(parts, "status").astype(str)
+    # a Parquet output is joined one part at a time
+    join_parts(parts, output_path, output_meta(model_path, num_samples, input_path.name), units=contract_unit)
+    counts = status_counts(parts)
     shutil.rmtree(partial)
-    failed = {reason: int((status == reason).sum()) for reason in np.unique(status[status != "ok"])}
-    return {"stars": len(status), "ok": int((status == "ok").sum()), "failed": failed,
-            "seconds": time.perf_counter() - start, "resumed_batches": resumed}
+    return {**counts, "seconds": time.perf_counter() - start, "resumed_batches": resumed}
 
 
 def _array_cells(values: np.ndarray) -> np.ndarray:

@@ -96,3 +96,17 @@ def chromium() -> tuple[Path, Path]:
     from bayesxp.testing.browser import require_chromium
 
     return require_chromium()
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A local Dask cluster of 2 worker processes (1 thread each), shared by the distributed tests.
+
+    Started once: each worker imports torch and loads the model once, however many tests map over it.
+    """
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client

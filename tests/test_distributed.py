@@ -54,17 +54,13 @@ def single(catalogue):
 
 
 @pytest.fixture(scope="module")
-def dask_run(catalogue):
-    from distributed import Client, LocalCluster
-
+def dask_run(catalogue, dask_client):
     start = time.perf_counter()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        result = predict_dask(catalogue["parts"], catalogue["folder"] / "dask_parts", num_samples=NUM_SAMPLES,
-                              batch_size=BATCH_SIZE, seed=SEED, client=client,
-                              joined_path=catalogue["folder"] / "dask.parquet")
-        again = predict_dask(catalogue["parts"], catalogue["folder"] / "dask_parts", num_samples=NUM_SAMPLES,
-                             batch_size=BATCH_SIZE, seed=SEED, client=client)
+    result = predict_dask(catalogue["parts"], catalogue["folder"] / "dask_parts", num_samples=NUM_SAMPLES,
+                          batch_size=BATCH_SIZE, seed=SEED, client=dask_client,
+                          joined_path=catalogue["folder"] / "dask.parquet")
+    again = predict_dask(catalogue["parts"], catalogue["folder"] / "dask_parts", num_samples=NUM_SAMPLES,
+                         batch_size=BATCH_SIZE, seed=SEED, client=dask_client)
     return {"result": result, "again": again, "table": read_table(catalogue["folder"] / "dask.parquet"),
             "seconds": time.perf_counter() - start}
 
@@ -135,3 +131,39 @@ def test_part_files_follow_natural_and_hats_order(tmp_path):
     (tmp_path / "collection.properties").touch()
     with pytest.raises(InputFileError, match="HATS collection"):
         _part_files(tmp_path)
+
+
+_FAULTS_SCRIPT = """
+import resource, sys
+import numpy as np
+from bayesxp.distributed import _undo_fixed_malloc_thresholds
+
+def faults():
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(200):
+        np.ones(1 << 18)  # 2 MiB, freed at once
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start
+
+faults()  # warm-up
+before = faults()
+undone = _undo_fixed_malloc_thresholds()
+print(before, undone, faults())
+"""
+
+
+@pytest.mark.parametrize("environ", [{"MALLOC_TRIM_THRESHOLD_": "65536"}, {}])
+def test_workers_fixed_malloc_threshold_is_undone(environ):
+    """Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``: every 2 MiB array is then mapped afresh,
+    512 page faults each (the wrong setting, measured first). After the model loads, arrays reuse the heap."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"} | environ
+    out = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT], env=env, capture_output=True, text=True, check=True)
+    before, undone, after = out.stdout.split()
+    if environ:
+        assert int(before) > 200 * 400, out.stdout  # 200 arrays x 512 pages, mapped and touched afresh
+        assert undone == "True" and int(after) < int(before) / 20, out.stdout
+    else:  # nothing fixed: glibc's dynamic thresholds already reuse the heap, and nothing is changed
+        assert undone == "False" and int(before) < 200 * 400 / 20, out.stdout

@@ -18,7 +18,7 @@ Fitting lives in :mod:`bayesxp.model.fit_heads`, the model folder in :mod:`bayes
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +154,8 @@ class BayesXPModel:
 
     # ------------------------------------------------------------------ prediction
     def posterior(self, x: object, flux_error: np.ndarray | None = None, num_samples: int | None = None,
-                  context: str = "full", batch_size: int = 2048, seed: int = 0) -> Posterior:
+                  context: str = "full", batch_size: int = 2048, seed: int = 0,
+                  on_batch: Callable[[int], object] | None = None) -> Posterior:
         """Posterior samples over mass, age, Teff, logg and [M/H].
 
         Args:
@@ -165,7 +166,9 @@ class BayesXPModel:
                 resample their stored weight draws; the joint head draws every sample afresh.
             context: ``"full"``: spectrum and whatever photometry the input has; ``"spectrum"``: spectrum only.
             batch_size: Stars per batch (bounds memory).
-            seed: Seed of the predictive draws.
+            seed: Seed of the predictive draws (batch k uses ``seed + k``).
+            on_batch: Called with each batch's number of stars once it is drawn (e.g. a progress bar's
+                ``update``).
 
         Returns:
             The posterior; stars that cannot be used keep NaN samples and a status saying why.
@@ -178,10 +181,16 @@ class BayesXPModel:
             (50, 240)
         """
         if isinstance(x, str | os.PathLike):
-            return Posterior.concatenate(list(self.iter_posterior(x, num_samples, context, batch_size, seed)))
-        spectra = as_spectra(x, flux_error)
-        parts = [self._posterior_batch(spectra.take(slice(s, s + batch_size)), num_samples, context, seed + k)
-                 for k, s in enumerate(range(0, max(len(spectra), 1), batch_size))]
+            batches = self.iter_posterior(x, num_samples, context, batch_size, seed)
+        else:
+            spectra = as_spectra(x, flux_error)
+            batches = (self._posterior_batch(spectra.take(slice(s, s + batch_size)), num_samples, context, seed + k)
+                       for k, s in enumerate(range(0, max(len(spectra), 1), batch_size)))
+        parts = []
+        for part in batches:
+            parts.append(part)
+            if on_batch is not None:
+                on_batch(len(part.source_id))
         return Posterior.concatenate(parts)
 
     def iter_posterior(self, path: str | os.PathLike, num_samples: int | None = None, context: str = "full",

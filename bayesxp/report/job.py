@@ -99,13 +99,9 @@ def _read_stars(input_path: str | Path | None):  # noqa: ANN202 - SampledSpectra
 
 def _posterior(model: object, spectra: object, num_samples: int, seed: int, batch_size: int,
                progress: bool) -> Posterior:
-    parts = []
     with _progress(len(spectra), "posterior", progress) as bar:
-        for k, start in enumerate(range(0, len(spectra), batch_size)):
-            batch = spectra.take(slice(start, start + batch_size))
-            parts.append(model.posterior(batch, num_samples=num_samples, batch_size=len(batch), seed=seed + k))
-            bar.update(len(batch))
-    return Posterior.concatenate(parts)
+        return model.posterior(spectra, num_samples=num_samples, batch_size=batch_size, seed=seed,
+                               on_batch=bar.update)
 
 
 def _ppc(model: object, spectra: object, posterior: Posterior, draws: int, seed: int, batch_size: int,

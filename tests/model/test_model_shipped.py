@@ -96,3 +96,16 @@ def test_joint_correlations_match_held_out_seismic_residuals(shipped, shared_dat
     # the wrong model: the same draws with no correlation fails the same check
     decoupled = out["bayesxp (draws decoupled)"]["correlation"]["pairs"]
     assert sum(abs(p["predictive_mean"] - p["residual"]) <= 0.15 for p in decoupled) <= 3, decoupled
+
+
+def test_on_batch_reports_each_batch_and_changes_no_draw(shipped):
+    """``on_batch`` (the run report's progress bar) sees every batch's size; the draws are those without it."""
+    spectra = read_sampled_table(demo_path()).take(np.arange(N_STARS + 3))
+    seen = []
+    with_hook = shipped.posterior(spectra, num_samples=20, batch_size=8, seed=4, on_batch=seen.append)
+    plain = shipped.posterior(spectra, num_samples=20, batch_size=8, seed=4)
+    assert seen == [8, 8, 3]
+    assert all(np.array_equal(with_hook.samples[q], plain.samples[q], equal_nan=True) for q in QUANTITIES)
+    from_file = []
+    shipped.posterior(demo_path(), num_samples=5, batch_size=100, on_batch=from_file.append)
+    assert from_file == [100, 100, 40]
