@@ -263,7 +263,8 @@ def predict_dask(input_path: str | Path, output_dir: str | Path, model_path: str
 
     Args:
         input_path: A Parquet dataset folder, a HATS catalogue folder (its ``dataset/`` Parquet files, read
-            without LSDB) or one Parquet file, of spectra in a layout ``predict_file`` reads.
+            without LSDB; :func:`predict_lsdb` reads it through LSDB) or one Parquet file, of spectra in a layout
+            ``predict_file`` reads.
         output_dir: Folder for the contract parts (created); the parts in order are the catalogue in order.
         model_path: Model folder (default: the shipped model); must be readable by every worker.
         num_samples: Posterior samples per star.
