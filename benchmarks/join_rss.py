@@ -18,14 +18,14 @@ Both outputs are read back and compared (same rows, same values). Results: ``ben
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+import streaming_rss  # the sibling benchmark (its folder is on sys.path when run as a script)
 
-from bayesxp.io.tables import atomic_path, write_table
+from bayesxp.io.tables import write_table
 
 PART_ROWS = 1024
 REPO = Path(__file__).resolve().parents[1]
@@ -71,18 +71,11 @@ def _build_parts(table, n_rows: int, folder: Path) -> int:  # noqa: ANN001
     return k + 1
 
 
-def _script_peak_rss():  # noqa: ANN202 - benchmarks/streaming_rss.py's measure of a child's own peak RSS
-    spec = importlib.util.spec_from_file_location("streaming_rss", REPO / "benchmarks" / "streaming_rss.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.script_peak_rss
-
-
 def main(rows: list[int], workdir: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
     table = _contract_rows()
-    measure = _script_peak_rss()
+    measure = streaming_rss.script_peak_rss
     results = []
     for n in rows:
         folder = workdir / f"parts_{n}"
@@ -116,12 +109,7 @@ def write_report(results: list[dict], command: str) -> None:
     lines += ["", f"Peak RSS ratio {last['rows']} / {first['rows']} rows: streamed "
               f"{last['streamed_peak_rss_mib'] / first['streamed_peak_rss_mib']:.2f}, whole "
               f"{last['whole_peak_rss_mib'] / first['whole_peak_rss_mib']:.2f}."]
-    out = REPO / "benchmarks" / "results"
-    with atomic_path(out / "join_rss.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    with atomic_path(out / "join_rss.json") as tmp:
-        tmp.write_text(json.dumps({"command": command, "results": results}, indent=1) + "\n")
-    print("\n".join(lines))
+    streaming_rss.save_results("join_rss", lines, {"command": command, "results": results})
 
 
 if __name__ == "__main__":

@@ -18,16 +18,13 @@ Results: ``benchmarks/results/parquet_read_rss.md/.json``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import streaming_rss  # the sibling benchmark (its folder is on sys.path when run as a script)
 
-from bayesxp.io.tables import atomic_path
-
-HERE = Path(__file__).resolve().parent
 BATCH = 1024
 
 READERS = {
@@ -38,24 +35,17 @@ READERS = {
 }
 
 
-def _streaming_rss():  # noqa: ANN202 - the sibling benchmark module (its input builder and peak-RSS measure)
-    spec = importlib.util.spec_from_file_location("streaming_rss", HERE / "streaming_rss.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(rows: list[int], workdir: Path) -> list[dict]:
     from bayesxp.data.dataset import DataConfig, build_training_set
 
     test = build_training_set(DataConfig(), progress=False).subset("test")
     workdir.mkdir(parents=True, exist_ok=True)
-    measure = _streaming_rss().script_peak_rss
+    measure = streaming_rss.script_peak_rss
     results = []
     for n in rows:
         path = workdir / f"input_{n}.parquet"
         if not path.is_file() or pq.ParquetFile(path).metadata.num_rows != n:
-            _streaming_rss().build_input(path, n, test.flux, test.flux_error)
+            streaming_rss.build_input(path, n, test.flux, test.flux_error)
         row = {"rows": n, "batches": -(-n // BATCH), "input_mb": path.stat().st_size / 1e6}
         for name, script in READERS.items():
             row[f"{name} peak_rss_mib"], row[f"{name} s"] = measure(script, str(path),
@@ -77,11 +67,7 @@ def write_report(results: list[dict], command: str) -> None:
     lines += ["", f"Peak RSS ratio {last['rows']} / {first['rows']} rows: pyarrow default "
               f"{last['pyarrow default peak_rss_mib'] / first['pyarrow default peak_rss_mib']:.2f}, bayesxp "
               f"{last['bayesxp peak_rss_mib'] / first['bayesxp peak_rss_mib']:.2f}."]
-    with atomic_path(HERE / "results" / "parquet_read_rss.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    with atomic_path(HERE / "results" / "parquet_read_rss.json") as tmp:
-        tmp.write_text(json.dumps({"command": command, "results": results}, indent=1) + "\n")
-    print("\n".join(lines))
+    streaming_rss.save_results("parquet_read_rss", lines, {"command": command, "results": results})
 
 
 if __name__ == "__main__":

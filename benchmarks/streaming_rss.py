@@ -251,9 +251,6 @@ def write_results(args: argparse.Namespace, rows: list[dict], resume: dict | Non
             "python": platform.python_version(), "total_s": time.perf_counter() - started,
             "rss_ratio_largest_smallest": ratio, "stream_rss_ratio_largest_smallest": stream_ratio,
             "rss_flat_within_20pct": ratio <= 1.2, "complete": done, "rows": rows, "resume": resume}
-    RESULTS.mkdir(exist_ok=True)
-    with atomic_path(RESULTS / f"{args.name}.json") as tmp:
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
     lines = ["# Streaming predict: peak memory against input size, and resume after a kill", "",
              f"Command: `{info['command']}`", "",
              *([] if done else [f"**Partial: written after {len(rows)} of {len(args.rows)} sizes; the run was still "
@@ -290,8 +287,17 @@ def write_results(args: argparse.Namespace, rows: list[dict], resume: dict | Non
     best = max(r["stars_per_s"] for r in rows)
     lines += [f"Total benchmark time {info['total_s']:.0f} s. 1,000,000 rows (`--rows 1000000`) works the same way "
               f"but is not a default: at the {best:.0f} stars/s measured here it would take {1e6 / best / 3600:.1f} h.", ""]
-    with atomic_path(RESULTS / f"{args.name}.md") as tmp:
-        tmp.write_text("\n".join(lines))
+    save_results(args.name, lines, info)
+
+
+def save_results(stem: str, lines: list[str], info: dict) -> None:
+    """``results/<stem>.md`` (the lines) and ``results/<stem>.json`` (``info``), each written atomically; the md
+    printed. Shared by the sibling memory benchmarks (``join_rss.py``, ``parquet_read_rss.py``)."""
+    RESULTS.mkdir(exist_ok=True)
+    with atomic_path(RESULTS / f"{stem}.json") as tmp:
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
+    with atomic_path(RESULTS / f"{stem}.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
