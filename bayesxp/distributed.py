@@ -40,6 +40,7 @@ from astropy.table import Table
 
 from bayesxp.errors import BayesXPError, InputFileError
 from bayesxp.io.tables import (
+    ID_COLUMNS,
     join_parts,
     os_error_reason,
     table_format,
@@ -369,8 +370,6 @@ def _same_rows(part: Path, frame: pd.DataFrame) -> bool:
     """Whether a written pixel part holds ``frame``'s stars: as many rows, and the same ids in the same order."""
     import pyarrow.parquet as pq
 
-    from bayesxp.io.tables import ID_COLUMNS
-
     try:
         written = pq.read_table(part, columns=["source_id"]).column("source_id").to_numpy()
     except Exception:  # noqa: BLE001 - an unreadable part is predicted again
@@ -392,9 +391,9 @@ def _predict_pixel(frame: pd.DataFrame, order: int, pixel: int, part: Path, mode
     from astropy.table import vstack
 
     if not len(frame):
-        return {"pixel": (order, pixel), "stars": 0, "resumed": False}
+        return {"stars": 0, "resumed": False}
     if part.is_file() and _same_rows(part, frame):
-        return {"pixel": (order, pixel), "stars": len(frame), "resumed": True}
+        return {"stars": len(frame), "resumed": True}
     source = f"HEALPix order {order} pixel {pixel}"
     tables = [_contract_table(pa.Table.from_pandas(pd.DataFrame(frame.iloc[start:start + batch_size]),
                                                    preserve_index=False),
@@ -402,7 +401,7 @@ def _predict_pixel(frame: pd.DataFrame, order: int, pixel: int, part: Path, mode
               for j, start in enumerate(range(0, len(frame), batch_size))]
     part.parent.mkdir(parents=True, exist_ok=True)
     write_table(vstack(tables, metadata_conflicts="silent"), part)
-    return {"pixel": (order, pixel), "stars": len(frame), "resumed": False}
+    return {"stars": len(frame), "resumed": False}
 
 
 def predict_lsdb(catalog: object, output_dir: str | Path, model_path: str | Path | None = None,
