@@ -239,7 +239,7 @@ def _arrow_held(make_batches) -> float:
 
 def test_streaming_parquet_does_not_keep_the_row_groups_it_has_read(tmp_path):
     """pyarrow's default reader (pre_buffer) keeps every row group it has read: memory grew by a batch of flux per
-    batch, 3 MB per 1,024 stars (benchmarks/parquet_read_rss.py: 3,039 MiB at 1M rows against 443 MiB). The same
+    batch, 3 MB per 1,024 stars (benchmarks/parquet_read_rss.py: 3,040 MiB at 1M rows against 244 MiB). The same
     measure must show that growth for the default reader and none for bayesxp's."""
     import pyarrow as pa
     import pyarrow.parquet as pq
